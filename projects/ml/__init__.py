@@ -1,0 +1,1 @@
+"""Pure pandas / pyarrow / scikit-learn code: never imports Django."""

@@ -1,0 +1,1234 @@
+"""Reading uploaded tables safely, and writing Parquet atomically.
+
+Everything a user uploads goes through :func:`read_table`. It looks at the bytes
+before it trusts the file name, refuses what it must never load (pickles), and turns
+every problem a user can cause into a :class:`DataFileError` with a one-line message.
+
+Pure pandas / pyarrow: this module never imports Django.
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import lzma
+import os
+import pickletools
+import re
+import tempfile
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "DataFileError",
+    "ReadLimits",
+    "TableInfo",
+    "read_parquet",
+    "read_table",
+    "sha256_file",
+    "write_parquet",
+]
+
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".parquet",
+    ".jsonl",
+    ".ndjson",
+    ".xlsx",
+    ".xls",
+)
+
+_EXTENSION_KIND = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".xlsx": "excel",
+    ".xls": "excel",
+}
+_KIND_LABEL = {
+    "csv": "CSV",
+    "parquet": "Parquet",
+    "jsonl": "JSON Lines",
+    "excel": "Excel",
+    "xlsx": "Excel",
+    "xls": "Excel",
+}
+
+# Bytes looked at before parsing: enough for encoding and delimiter sniffing, and
+# for refusing a huge header early. Never the whole file.
+_HEAD_BYTES = 1 << 20
+# Delimiter sniffing uses at most this many characters and records of the head.
+_SNIFF_CHARS = 64 * 1024
+_SNIFF_RECORDS = 200
+# pyarrow parses CSV / JSON in blocks (in parallel); one row must fit in one block.
+# Small blocks parse fastest; files whose first line is already long get big ones.
+_BLOCK_BYTES = 4 << 20
+_WIDE_BLOCK_BYTES = 64 << 20
+# Python-side scans that only run to explain an error are skipped above this size.
+_SCAN_LIMIT_BYTES = 256 << 20
+# An xlsx is a ZIP archive: refuse one that would expand to more than this.
+_XLSX_MAX_UNCOMPRESSED = 1 << 30
+
+_DELIMITERS = (",", ";", "\t", "|")
+# Bytes 0x80-0x9f that are not defined in Windows-1252.
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+_NOT_C1 = bytes(b for b in range(256) if not 0x80 <= b <= 0x9F)
+# C0 control characters that do not belong in a text table.
+_CONTROL_CHARS = frozenset(chr(c) for c in range(32)) - set("\t\n\r\f\v\x1a")
+
+_INDEX_COLUMN = re.compile(r"__index_level_\d+__")
+_PATHLIKE = re.compile(r"(?:[A-Za-z]:)?[\\/][^\s'\"]*")
+_ROW_NUMBER = re.compile(r"Row #-?\d+: ")
+
+
+class DataFileError(ValueError):
+    """A user-caused problem with an uploaded file.
+
+    ``str(err)`` is a clear, one-line message for the user; ``code`` is a stable
+    identifier for programs and tests. Codes: ``empty``, ``header_only``,
+    ``binary``, ``encoding``, ``ragged``, ``duplicate_columns``,
+    ``empty_column_name``, ``unsupported_extension``, ``unsupported_content``,
+    ``pickle``, ``too_many_columns``, ``too_many_rows``, ``too_large``,
+    ``line_too_long``, ``nested``, ``invalid_json``, ``mixed_types``,
+    ``unreadable``.
+
+    Parameters
+    ----------
+    message : str
+        One line, written for the person who uploaded the file.
+    code : str
+        Machine-readable reason.
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"DataFileError({self.message!r}, code={self.code!r})"
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Budgets a file must stay within; checked as early as the format allows."""
+
+    max_rows: int = 20_000_000
+    max_columns: int = 2_000
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What :func:`read_table` found out about a file.
+
+    ``source_format`` is the format of the content (which wins over the extension
+    when the bytes are unambiguous, e.g. a Parquet file named ``.csv``).
+    """
+
+    source_format: str
+    encoding: str | None
+    delimiter: str | None
+    n_rows: int
+    n_columns: int
+    schema: list[dict]
+
+
+# ---------------------------------------------------------------------------
+# Public functions
+# ---------------------------------------------------------------------------
+
+
+def read_table(
+    path: str | os.PathLike,
+    *,
+    filename: str,
+    limits: ReadLimits = ReadLimits(),
+) -> tuple[pa.Table, TableInfo]:
+    """Read an uploaded table file into a pyarrow Table.
+
+    The content's magic bytes are checked before the extension is trusted;
+    pickles and other model files are refused and never deserialised.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Where the uploaded bytes are on the server.
+    filename : str
+        The user's original file name. Only its extension is used, never as a path.
+    limits : ReadLimits, optional
+        Row and column budgets.
+
+    Returns
+    -------
+    table : pyarrow.Table
+        The data, with column names stripped of surrounding whitespace.
+    info : TableInfo
+        Format, encoding, delimiter, shape and schema of what was read.
+
+    Raises
+    ------
+    DataFileError
+        For any problem with the file's content; ``str(err)`` is for the user.
+    OSError
+        Only if ``path`` itself cannot be opened (a server problem, not the user's).
+    """
+    extension = _extension(filename)
+    kind = _EXTENSION_KIND.get(extension)
+    if kind is None:
+        shown = f"'{extension}'" if extension else "without an extension"
+        raise DataFileError(
+            f"Files {'ending in ' if extension else ''}{shown} are not supported. "
+            f"Upload one of: {', '.join(SUPPORTED_EXTENSIONS)}.",
+            code="unsupported_extension",
+        )
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        head = handle.read(_HEAD_BYTES)
+        if size > len(head):
+            handle.seek(max(size - 8, 0))
+            tail = handle.read(8)
+        else:
+            tail = head[-8:]
+    if size == 0 or not head:
+        raise DataFileError("The file is empty.", code="empty")
+
+    content = "text"
+    try:
+        content = _sniff_content(head, tail, size, path, kind)
+        if content == "parquet":
+            table, info = _read_parquet_file(path, limits)
+        elif content in ("xlsx", "xls"):
+            table, info = _read_excel(path, content, limits)
+        else:
+            _refuse_mismatch(kind, content)
+            encoding = _detect_encoding(head, complete=size <= len(head))
+            text = _decode_head(head, encoding, complete=size <= len(head))
+            _check_text(text, head, encoding)
+            if kind == "jsonl":
+                table, info = _read_jsonl(path, size, encoding, text)
+            else:
+                table, info = _read_csv(
+                    path, extension, encoding, text, size <= len(head), limits
+                )
+        return _finish(table, info, limits)
+    except DataFileError:
+        raise
+    except MemoryError:
+        raise DataFileError(
+            "The file is too large to load into memory.", code="too_large"
+        ) from None
+    except Exception as exc:
+        label = _KIND_LABEL.get(content, _KIND_LABEL[kind])
+        raise DataFileError(
+            f"Could not read this {label} file: {_clean_message(exc, path)}",
+            code="unreadable",
+        ) from None
+
+
+def write_parquet(table: pa.Table, path: str | os.PathLike) -> tuple[str, int]:
+    """Write a table as Parquet atomically.
+
+    The bytes go to a temporary file in the destination directory, are flushed and
+    fsynced, then renamed over ``path``; readers see the old file or the new one,
+    never a partial one.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        The data to write.
+    path : str or os.PathLike
+        Destination file; its directory must exist.
+
+    Returns
+    -------
+    sha256 : str
+        Hex digest of the written file.
+    size : int
+        Size of the written file in bytes.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp_path = tempfile.mkstemp(
+        dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            sink = _HashingWriter(raw)
+            pq.write_table(table, sink)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_path)
+        raise
+    _fsync_directory(directory)
+    return sink.hexdigest(), sink.size
+
+
+def read_parquet(
+    path: str | os.PathLike, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """Read a Parquet file written by :func:`write_parquet` into pandas.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The Parquet file.
+    columns : list of str, optional
+        Only these columns, in this order; all columns when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text columns use pandas' string dtype; dates become ``datetime64``.
+    """
+    return pd.read_parquet(
+        os.fspath(path),
+        columns=columns,
+        engine="pyarrow",
+        # Dates as datetime64 rather than Python date objects in an object column.
+        to_pandas_kwargs={"date_as_object": False},
+    )
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Return the hex sha256 digest of a file, read in chunks.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to hash.
+
+    Returns
+    -------
+    str
+        64 lowercase hex characters.
+    """
+    with open(os.fspath(path), "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Content sniffing
+# ---------------------------------------------------------------------------
+
+_PICKLE_MESSAGE = (
+    "This is a Python pickle/joblib file{what}. Such files can run code when "
+    "opened, so they are never loaded. Upload the data as CSV, TSV, Parquet, "
+    "JSON Lines or Excel instead."
+)
+
+_BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"\x7fELF", "an executable program"),
+    (b"\x93NUMPY", "a NumPy array file"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+    (b"ARROW1\x00\x00", "an Arrow/Feather file"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"Obj\x01", "an Avro file"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\x28\xb5\x2f\xfd", "a Zstandard-compressed file"),
+    (b"\x04\x22\x4d\x18", "an LZ4-compressed file"),
+    (b"{\\rtf", "an RTF document"),
+)
+
+_HTML_STARTS = (
+    "<!doctype html",
+    "<html",
+    "<head",
+    "<body",
+    "<meta",
+    "<title",
+    "<script",
+    "<table",
+    "<div",
+    "<!--",
+)
+
+
+def _extension(filename: str) -> str:
+    name = str(filename).replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return os.path.splitext(name)[1].lower()[:20]
+
+
+def _sniff_content(head: bytes, tail: bytes, size: int, path: str, kind: str) -> str:
+    """Classify the bytes: a readable format, ``text``, or raise DataFileError."""
+    if _is_pickle(head):
+        raise DataFileError(_PICKLE_MESSAGE.format(what=""), code="pickle")
+    if head.startswith(b"PAR1") and size >= 12 and tail.endswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"PAR1") and kind == "parquet":
+        raise DataFileError(
+            "This Parquet file is incomplete or damaged (its footer is missing).",
+            code="unsupported_content",
+        )
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        return _sniff_zip(path)
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "xls"  # OLE2 container: legacy Excel (or Word, which calamine refuses)
+    if head.startswith(b"ZF0x"):  # joblib's old compressed pickle format
+        raise DataFileError(_PICKLE_MESSAGE.format(what=" (compressed)"), code="pickle")
+    compressed = _sniff_compressed(head)
+    if compressed is not None:
+        label, inner = compressed
+        if _is_pickle(inner):
+            raise DataFileError(
+                _PICKLE_MESSAGE.format(what=f" ({label}-compressed)"), code="pickle"
+            )
+        raise DataFileError(
+            f"This is a {label}-compressed file. Decompress it and upload the file "
+            "inside.",
+            code="unsupported_content",
+        )
+    for magic, what in _BINARY_MAGIC:
+        if head.startswith(magic):
+            raise DataFileError(
+                f"This is {what}, not a data table.", code="unsupported_content"
+            )
+    start = _strip_bom(head[:512]).lstrip().lower()
+    if start.startswith(b"<?xml") or start.startswith(b"<svg"):
+        raise DataFileError(
+            "This is an XML document, not a data table.", code="unsupported_content"
+        )
+    if any(start.startswith(tag.encode()) for tag in _HTML_STARTS):
+        raise DataFileError(
+            "This is an HTML web page, not a data table. If you saved it from a "
+            "browser, download the data file itself instead.",
+            code="unsupported_content",
+        )
+    return "text"
+
+
+def _strip_bom(data: bytes) -> bytes:
+    if data.startswith(codecs.BOM_UTF8):
+        return data[3:]
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="ignore").encode()
+    return data
+
+
+def _is_pickle(head: bytes) -> bool:
+    """True for pickle data, checked by looking at opcodes only (never executed)."""
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return True
+    if not head or head[:1] not in b"(cdlI]}NSVK)\x80":
+        return False
+    # Protocols 0 and 1 have no header: walk the opcodes (pickletools only parses,
+    # it never imports or calls anything). Text tables fail within a few bytes.
+    count = 0
+    try:
+        for opcode, _arg, pos in pickletools.genops(head):
+            count += 1
+            if opcode.name == "STOP":
+                # A pickle ends at STOP; text that merely parses for a few opcodes
+                # (a header such as "data.x,...") goes on after it.
+                return count >= 3 and not head[pos + 1 :].strip()
+            if count >= 200:
+                return True
+    except Exception:
+        return False
+    return False
+
+
+def _sniff_zip(path: str) -> str:
+    """Tell an xlsx workbook from other ZIP archives (reads the directory only)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except Exception:  # zipfile raises several types for damaged archives
+        raise DataFileError(
+            "This is a damaged ZIP archive, not a data table.",
+            code="unsupported_content",
+        ) from None
+    names = {info.filename for info in infos}
+    lowered = {name.lower() for name in names}
+    if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
+        total = sum(info.file_size for info in infos)
+        if total > _XLSX_MAX_UNCOMPRESSED:
+            raise DataFileError(
+                f"This workbook expands to {total / 2**30:.1f} GB, more than the "
+                f"{_XLSX_MAX_UNCOMPRESSED / 2**30:.0f} GB allowed.",
+                code="too_large",
+            )
+        return "xlsx"
+    model_suffixes = (".pkl", ".pickle", ".joblib", ".skops", ".pt", ".pth")
+    if "schema.json" in lowered or any(n.endswith(model_suffixes) for n in lowered):
+        raise DataFileError(
+            "This is a saved model archive (pickle/joblib/skops). Such files can run "
+            "code when opened, so they are never loaded.",
+            code="pickle",
+        )
+    if "word/document.xml" in names:
+        what = "a Word document"
+    elif "mimetype" in names:
+        what = "an OpenDocument file (save it as .xlsx or .csv)"
+    else:
+        what = "a ZIP archive"
+    raise DataFileError(
+        f"This is {what}, not a data table. Upload a single CSV, TSV, Parquet, "
+        "JSON Lines or Excel file.",
+        code="unsupported_content",
+    )
+
+
+def _sniff_compressed(head: bytes) -> tuple[str, bytes] | None:
+    """Return (label, first decompressed bytes) for compressed data, else None."""
+    candidates: list[tuple[str, Any]] = []
+    if head.startswith(b"\x1f\x8b"):
+        candidates.append(("gzip", zlib.decompressobj(wbits=31)))
+    elif head.startswith(b"BZh") and head[3:4].isdigit():
+        candidates.append(("bzip2", bz2.BZ2Decompressor()))
+    elif head.startswith(b"\xfd7zXZ\x00"):
+        candidates.append(("xz", lzma.LZMADecompressor(format=lzma.FORMAT_XZ)))
+    elif head.startswith(b"\x5d\x00\x00"):
+        candidates.append(("lzma", lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)))
+    elif len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
+        candidates.append(("zlib", zlib.decompressobj()))
+    for label, decompressor in candidates:
+        try:
+            inner = decompressor.decompress(head[:65536], 256)
+        except (OSError, EOFError, ValueError, lzma.LZMAError):
+            continue  # not really compressed; the text checks will judge it
+        if inner:
+            return label, inner
+    return None
+
+
+def _refuse_mismatch(kind: str, content: str) -> None:
+    """A binary extension whose content is text: say what it really looks like."""
+    if kind == "parquet":
+        raise DataFileError(
+            "This is not a Parquet file (it does not start with the Parquet "
+            "signature); it looks like text. If it is CSV, name it .csv.",
+            code="unsupported_content",
+        )
+    if kind == "excel":
+        raise DataFileError(
+            "This is not an Excel workbook; it looks like text. If it is CSV, "
+            "name it .csv.",
+            code="unsupported_content",
+        )
+
+
+# ---------------------------------------------------------------------------
+# Text: encoding, binary check, delimiter
+# ---------------------------------------------------------------------------
+
+
+def _detect_encoding(head: bytes, *, complete: bool) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if _looks_like_utf16_without_bom(head):
+        raise DataFileError(
+            "This looks like UTF-16 text without a byte-order mark. Save it as "
+            "UTF-8 (or UTF-16 with BOM) and upload it again.",
+            code="encoding",
+        )
+    try:
+        # An incremental decoder tolerates a multi-byte character cut off at the
+        # end of the sample, and only there.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
+    except UnicodeDecodeError:
+        return _single_byte_encoding(head)
+    return "utf-8"
+
+
+def _single_byte_encoding(head: bytes) -> str:
+    c1 = {b for b in head if 0x80 <= b <= 0x9F}
+    if c1 and not (c1 & _CP1252_UNDEFINED):
+        return "cp1252"  # Excel on Windows: curly quotes, euro sign, dashes
+    return "latin-1"
+
+
+def _looks_like_utf16_without_bom(head: bytes) -> bool:
+    sample = head[:4096]
+    if len(sample) < 8 or b"\x00" not in sample:
+        return False
+    even = sample[0::2].count(0)
+    odd = sample[1::2].count(0)
+    half = len(sample) // 2
+    return max(even, odd) > 0.4 * half and min(even, odd) < 0.05 * half
+
+
+def _decode_head(head: bytes, encoding: str, *, complete: bool) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        return decoder.decode(head, final=complete)
+    except UnicodeDecodeError:
+        raise DataFileError(
+            f"The file is not valid {encoding.upper()} text.", code="encoding"
+        ) from None
+
+
+def _check_text(text: str, head: bytes, encoding: str) -> None:
+    if encoding != "utf-16" and b"\x00" in head:
+        raise _binary_error()
+    if not text.strip():
+        return
+    controls = sum(text.count(ch) for ch in _CONTROL_CHARS)
+    if controls > max(2, 0.05 * len(text)):
+        raise _binary_error()
+
+
+def _binary_error() -> DataFileError:
+    return DataFileError(
+        "This file contains binary data, not text. Upload a CSV, TSV, Parquet, "
+        "JSON Lines or Excel file.",
+        code="binary",
+    )
+
+
+def _sniff_lines(text: str, complete: bool) -> list[str]:
+    """The complete lines of the sniff window (empty if the first is longer)."""
+    window = text[:_SNIFF_CHARS]
+    if not (complete and len(text) <= _SNIFF_CHARS):
+        cut = max(window.rfind("\n"), window.rfind("\r"))
+        window = window[:cut] if cut > 0 else ""
+    # newline="" keeps line ends as they are and splits only at \n, \r and \r\n.
+    return list(io.StringIO(window, newline=""))
+
+
+def _field_counts(lines: list[str], delimiter: str) -> list[int]:
+    counts: list[int] = []
+    try:
+        for record in csv.reader(lines, delimiter=delimiter, strict=False):
+            if record and any(field.strip() for field in record):
+                counts.append(len(record))
+            if len(counts) >= _SNIFF_RECORDS:
+                break
+    except csv.Error:
+        pass
+    return counts
+
+
+def _sniff_delimiter(
+    text: str, extension: str, complete: bool
+) -> tuple[str | None, int, bool, bool]:
+    """Pick the delimiter from the head of the file.
+
+    The candidate giving the same field count (> 1) on most sample records wins;
+    ties go to more fields, then to the usual order for the extension.
+
+    Returns (delimiter, or None for a single column; fields in the header; whether
+    quoted values span lines; whether the first line is longer than the window).
+    """
+    order = ("\t", ",", ";", "|") if extension == ".tsv" else _DELIMITERS
+    lines = _sniff_lines(text, complete)
+    if not lines:
+        # The first line is longer than the sniff window: count raw occurrences.
+        first = re.split(r"[\r\n]", text, maxsplit=1)[0]
+        counts = {d: first.count(d) for d in order}
+        best = max(order, key=lambda d: counts[d])
+        if counts[best] == 0:
+            return None, 1, False, True
+        return best, counts[best] + 1, False, True
+    best_key: tuple[float, int, int] | None = None
+    best: str | None = None
+    header = 1
+    for rank, delimiter in enumerate(order):
+        counts = _field_counts(lines, delimiter)
+        if len(counts) > 1 and not complete:
+            counts = counts[:-1]  # the last record may be cut in a quoted field
+        if not counts:
+            continue
+        mode, frequency = Counter(counts).most_common(1)[0]
+        if mode <= 1:
+            continue
+        key = (round(frequency / len(counts), 2), mode, -rank)
+        if best_key is None or key > best_key:
+            best_key, best, header = key, delimiter, counts[0]
+    # A quoted value spanning lines makes csv see fewer records than lines.
+    records = sum(1 for _ in csv.reader(lines, delimiter=best or ",", strict=False))
+    return best, header, records < len(lines), False
+
+
+# ---------------------------------------------------------------------------
+# Format readers
+# ---------------------------------------------------------------------------
+
+
+def _read_csv(
+    path: str,
+    extension: str,
+    encoding: str,
+    text: str,
+    complete: bool,
+    limits: ReadLimits,
+) -> tuple[pa.Table, TableInfo]:
+    if complete and not text.strip():
+        raise DataFileError("The file is empty (only blank lines).", code="empty")
+    delimiter, header_fields, multiline, long_lines = _sniff_delimiter(
+        text, extension, complete
+    )
+    block = _WIDE_BLOCK_BYTES if long_lines else _BLOCK_BYTES
+    if header_fields > limits.max_columns:
+        raise _too_many_columns(header_fields, limits, at_least=not complete)
+    # A single-column file: parse with a separator that cannot occur in text, so
+    # commas inside values stay in the value.
+    parse_delimiter = delimiter or "\x1f"
+    shown_delimiter = delimiter or ("\t" if extension == ".tsv" else ",")
+    try:
+        table = _parse_csv(path, encoding, parse_delimiter, multiline, block)
+    except UnicodeDecodeError:
+        if encoding != "cp1252":
+            raise DataFileError(
+                f"The file is not valid {encoding.upper()} text.", code="encoding"
+            ) from None
+        encoding = "latin-1"
+        table = _parse_csv(path, encoding, parse_delimiter, multiline, block)
+    if encoding in ("utf-8", "utf-8-sig") and any(
+        pa.types.is_binary(field.type) for field in table.schema
+    ):
+        # Valid UTF-8 at the start, something else further down: a single-byte
+        # file whose first megabyte happened to be ASCII.
+        with open(path, "rb") as handle:
+            encoding = _single_byte_encoding(_c1_sample(handle))
+        table = _parse_csv(path, encoding, parse_delimiter, multiline, block)
+    info = TableInfo(
+        source_format="tsv" if shown_delimiter == "\t" else "csv",
+        encoding=encoding,
+        delimiter=shown_delimiter,
+        n_rows=0,
+        n_columns=0,
+        schema=[],
+    )
+    return table, info
+
+
+def _c1_sample(handle: IO[bytes]) -> bytes:
+    """Bytes 0x80-0x9f seen in the file (bounded scan), to choose cp1252/latin-1."""
+    seen: set[int] = set()
+    read = 0
+    while read < _SCAN_LIMIT_BYTES:
+        chunk = handle.read(1 << 22)
+        if not chunk:
+            break
+        read += len(chunk)
+        seen.update(chunk.translate(None, _NOT_C1))
+    return bytes(sorted(seen))
+
+
+def _parse_csv(
+    path: str, encoding: str, delimiter: str, multiline: bool, block: int
+) -> pa.Table:
+    read_options = pa_csv.ReadOptions(
+        block_size=block,
+        encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
+    )
+    try:
+        return pa_csv.read_csv(
+            path,
+            read_options=read_options,
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=multiline
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        message = str(exc)
+        if "Empty CSV file" in message:
+            raise DataFileError("The file is empty.", code="empty") from None
+        if "straddl" in message:
+            raise DataFileError(
+                f"A row is longer than {block >> 20} MB. The file may not "
+                'be a table with one record per line, or a quote (") is never '
+                "closed.",
+                code="line_too_long",
+            ) from None
+        if "Expected" in message and "columns, got" in message:
+            if not multiline:
+                # The odd row may be a quoted value spanning lines past the sample.
+                return _parse_csv(path, encoding, delimiter, True, block)
+            raise _ragged_error(path, read_options, delimiter) from None
+        raise
+
+
+def _ragged_error(
+    path: str, read_options: pa_csv.ReadOptions, delimiter: str
+) -> DataFileError:
+    """Re-read serially (only up to the bad row) to learn its number."""
+    bad: list[Any] = []
+
+    def remember(row: Any) -> str:
+        bad.append(row)
+        return "error"
+
+    serial = pa_csv.ReadOptions(
+        block_size=read_options.block_size,
+        encoding=read_options.encoding,
+        use_threads=False,
+    )
+    # The read stops with an error at the first bad row, which is all we want.
+    with contextlib.suppress(Exception):
+        pa_csv.read_csv(
+            path,
+            read_options=serial,
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=True,
+                invalid_row_handler=remember,
+            ),
+        )
+    if not bad:
+        return DataFileError(
+            "Rows have different numbers of fields; every row needs as many "
+            "fields as the header has columns.",
+            code="ragged",
+        )
+    row = bad[0]
+    where = f"Row {row.number}" if row.number is not None else "A row"
+    preview = row.text if len(row.text) <= 60 else row.text[:57] + "..."
+    return DataFileError(
+        f"{where} has {row.actual_columns} fields but the header has "
+        f"{row.expected_columns} columns (counting the header as row 1): "
+        f"{preview!r}",
+        code="ragged",
+    )
+
+
+def _read_parquet_file(path: str, limits: ReadLimits) -> tuple[pa.Table, TableInfo]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception:
+        raise DataFileError(
+            "This Parquet file is damaged and cannot be read.",
+            code="unsupported_content",
+        ) from None
+    with parquet:
+        metadata = parquet.metadata
+        # Budgets first, from the footer alone: a few bytes can claim billions.
+        if metadata.num_columns > limits.max_columns:
+            raise _too_many_columns(metadata.num_columns, limits)
+        if metadata.num_rows > limits.max_rows:
+            raise _too_many_rows(metadata.num_rows, limits)
+        _check_flat(parquet.schema_arrow)
+        try:
+            table = parquet.read()
+        except Exception as exc:
+            raise DataFileError(
+                "This Parquet file is damaged and cannot be read: "
+                f"{_clean_message(exc, path)}",
+                code="unsupported_content",
+            ) from None
+    keep = [name for name in table.column_names if not _INDEX_COLUMN.fullmatch(name)]
+    if len(keep) != table.num_columns:
+        table = table.select(keep)
+    info = TableInfo("parquet", None, None, 0, 0, [])
+    return table.replace_schema_metadata(None), info
+
+
+def _read_jsonl(
+    path: str, size: int, encoding: str, text: str
+) -> tuple[pa.Table, TableInfo]:
+    if not text.strip():
+        if size <= _HEAD_BYTES:
+            raise DataFileError("The file is empty (only blank lines).", code="empty")
+        raise DataFileError(
+            "The file starts with over a megabyte of blank space; JSON Lines needs "
+            "one JSON object on each line.",
+            code="invalid_json",
+        )
+    first = text.lstrip()[:1]
+    if first == "[":
+        raise DataFileError(
+            "This is a JSON array, not JSON Lines: put one JSON object on each line.",
+            code="invalid_json",
+        )
+    if first != "{":
+        raise DataFileError(
+            "JSON Lines files need one JSON object ({...}) on each line; line 1 "
+            "is not an object.",
+            code="invalid_json",
+        )
+    try:
+        with _JsonSource(path, encoding) as source:
+            table = pa_json.read_json(
+                source,
+                read_options=pa_json.ReadOptions(block_size=_BLOCK_BYTES),
+                parse_options=pa_json.ParseOptions(newlines_in_values=False),
+            )
+    except pa.ArrowInvalid as exc:
+        table = _json_fallback(path, size, encoding, str(exc))
+    info = TableInfo("jsonl", encoding, None, 0, 0, [])
+    return table, info
+
+
+class _JsonSource:
+    """A UTF-8 stream of the file for pyarrow.json, transcoding when needed."""
+
+    def __init__(self, path: str, encoding: str) -> None:
+        self._path = path
+        self._encoding = encoding
+        self._file: pa.NativeFile | None = None
+
+    def __enter__(self) -> Any:
+        if self._encoding in ("utf-8", "utf-8-sig"):
+            return self._path
+        self._file = pa.OSFile(self._path, "rb")
+        return pa.transcoding_input_stream(self._file, self._encoding, "utf-8")
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _json_fallback(path: str, size: int, encoding: str, message: str) -> pa.Table:
+    """Explain a pyarrow.json failure, or read mixed-type columns with pandas."""
+    if "straddl" in message:
+        raise DataFileError(
+            f"A line is longer than {_BLOCK_BYTES >> 20} MB; JSON Lines needs one "
+            "object per line.",
+            code="line_too_long",
+        )
+    bad = _first_bad_json_line(path, size, encoding)
+    if bad is not None:
+        number, reason = bad
+        if reason is None:
+            raise DataFileError(
+                "JSON Lines files need one JSON object ({...}) on each line; "
+                f"line {number} is not an object.",
+                code="invalid_json",
+            )
+        raise DataFileError(
+            f"Line {number} is not valid JSON: {reason}.", code="invalid_json"
+        )
+    duplicate = re.search(r"Column\((/[^)]*)\) was specified twice", message)
+    if duplicate:
+        raise DataFileError(
+            f"A line has the key '{_short(duplicate.group(1)[1:])}' twice; column "
+            "names must be unique.",
+            code="duplicate_columns",
+        )
+    changed = re.search(r"Column\((/[^)]*)\) changed from (\w+) to (\w+)", message)
+    if changed:
+        column = _short(changed.group(1).lstrip("/"))
+        kinds = {changed.group(2), changed.group(3)}
+        if kinds & {"object", "array"}:
+            raise DataFileError(
+                f"Column '{column}' holds nested objects or lists; only flat "
+                "values (text, numbers, booleans, dates) are supported.",
+                code="nested",
+            )
+        if size > _SCAN_LIMIT_BYTES:
+            raise DataFileError(
+                f"Column '{column}' mixes {changed.group(2)} and "
+                f"{changed.group(3)} values; use one type per column.",
+                code="mixed_types",
+            )
+        return _json_with_pandas(path, encoding)
+    detail = _ROW_NUMBER.sub("", message.replace("JSON parse error: ", ""))
+    raise DataFileError(
+        f"The file is not valid JSON Lines: {_short(detail, 200)}",
+        code="invalid_json",
+    )
+
+
+def _iter_text_lines(path: str, encoding: str) -> Iterator[tuple[int, str]]:
+    with open(path, encoding=encoding, errors="replace", newline=None) as handle:
+        yield from enumerate(handle, start=1)
+
+
+def _first_bad_json_line(
+    path: str, size: int, encoding: str
+) -> tuple[int, str | None] | None:
+    """Find the first line that is not a JSON object (bounded, error path only).
+
+    Returns (line number, JSON error, or None when the line is valid JSON but not
+    an object), or None when every line is an object or the file is too big.
+    """
+    if size > _SCAN_LIMIT_BYTES:
+        return None
+    for number, line in _iter_text_lines(path, encoding):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            return number, str(exc).split(":", 1)[0]
+        if not isinstance(value, dict):
+            return number, None
+    return None
+
+
+def _json_with_pandas(path: str, encoding: str) -> pa.Table:
+    """Read JSON Lines whose columns mix types; mixed columns become text."""
+    frame = pd.read_json(
+        path,
+        lines=True,
+        dtype=False,
+        encoding="utf-8" if encoding == "utf-8-sig" else encoding,
+    )
+    return _frame_to_arrow(frame)
+
+
+def _read_excel(
+    path: str, content: str, limits: ReadLimits
+) -> tuple[pa.Table, TableInfo]:
+    try:
+        raw = pd.read_excel(
+            path, sheet_name=0, header=None, dtype=object, engine="calamine"
+        )
+    except Exception as exc:
+        what = "workbook" if content == "xlsx" else "Excel (.xls) file"
+        raise DataFileError(
+            f"This {what} could not be read (it may be damaged or password "
+            f"protected): {_clean_message(exc, path)}",
+            code="unsupported_content",
+        ) from None
+    raw = raw.dropna(how="all")
+    if raw.shape[0] == 0 or raw.shape[1] == 0:
+        raise DataFileError("The first sheet of the workbook is empty.", code="empty")
+    if raw.shape[1] > limits.max_columns:
+        raise _too_many_columns(raw.shape[1], limits)
+    names = [_cell_name(value) for value in raw.iloc[0]]
+    body = raw.iloc[1:].reset_index(drop=True)
+    body.columns = pd.RangeIndex(len(names))
+    table = _frame_to_arrow(body.infer_objects())
+    table = table.rename_columns(names)
+    return table, TableInfo("excel", None, None, 0, 0, [])
+
+
+def _cell_name(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+def _frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """Convert column by column; a column mixing types becomes text."""
+    arrays = []
+    for position in range(frame.shape[1]):
+        series = frame.iloc[:, position]
+        try:
+            array = pa.array(series, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            if series.map(lambda v: isinstance(v, dict | list)).any():
+                raise DataFileError(
+                    f"Column '{frame.columns[position]}' holds nested objects or "
+                    "lists; only flat values are supported.",
+                    code="nested",
+                ) from None
+            array = pa.array(series.astype("str"), from_pandas=True)
+        if pa.types.is_large_string(array.type):
+            array = array.cast(pa.string())
+        arrays.append(array)
+    return pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])
+
+
+# ---------------------------------------------------------------------------
+# Checks shared by every format
+# ---------------------------------------------------------------------------
+
+
+def _finish(
+    table: pa.Table, info: TableInfo, limits: ReadLimits
+) -> tuple[pa.Table, TableInfo]:
+    if table.num_columns == 0:
+        raise DataFileError("The file has no columns.", code="empty")
+    names = [str(name).strip() for name in table.column_names]
+    table = table.rename_columns(names)
+    # A column with neither a name nor a value (a trailing delimiter on every line,
+    # an empty formatted column in a sheet) is no data: drop it.
+    keep = [
+        i
+        for i, name in enumerate(names)
+        if name or not _column_is_blank(table.column(i))
+    ]
+    if len(keep) != table.num_columns:
+        table = table.select(keep)
+        names = table.column_names
+    if table.num_columns == 0:
+        raise DataFileError("The file has no named columns.", code="empty")
+    if table.num_columns > limits.max_columns:
+        raise _too_many_columns(table.num_columns, limits)
+    _check_names(names)
+    _check_flat(table.schema)
+    if table.num_rows == 0:
+        raise DataFileError(
+            "The file has column names but no data rows.", code="header_only"
+        )
+    if table.num_rows > limits.max_rows:
+        raise _too_many_rows(table.num_rows, limits)
+    table = _decode_dictionaries(table)
+    schema = [{"name": f.name, "dtype": str(f.type)} for f in table.schema]
+    info = TableInfo(
+        source_format=info.source_format,
+        encoding=info.encoding,
+        delimiter=info.delimiter,
+        n_rows=table.num_rows,
+        n_columns=table.num_columns,
+        schema=schema,
+    )
+    return table, info
+
+
+def _column_is_blank(column: pa.ChunkedArray) -> bool:
+    if column.null_count == len(column):
+        return True
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        longest = pc.max(pc.utf8_length(pc.utf8_trim_whitespace(column))).as_py()
+        return not longest
+    return False
+
+
+def _check_names(names: list[str]) -> None:
+    unnamed = [str(i + 1) for i, name in enumerate(names) if not name]
+    if unnamed:
+        if len(unnamed) == 1:
+            where = f"Column {unnamed[0]} has"
+        else:
+            shown = ", ".join(unnamed[:10]) + (", ..." if len(unnamed) > 10 else "")
+            where = f"Columns {shown} have"
+        raise DataFileError(
+            f"{where} no name. Every column needs a name in the header row.",
+            code="empty_column_name",
+        )
+    repeated = [name for name, count in Counter(names).items() if count > 1]
+    if repeated:
+        shown = ", ".join(f"'{_short(name)}'" for name in repeated[:10])
+        raise DataFileError(
+            f"Column names must be unique; repeated: {shown}.",
+            code="duplicate_columns",
+        )
+
+
+def _check_flat(schema: pa.Schema) -> None:
+    for field in schema:
+        if pa.types.is_nested(field.type):
+            raise DataFileError(
+                f"Column '{_short(field.name)}' holds nested objects or lists; only "
+                "flat values (text, numbers, booleans, dates) are supported.",
+                code="nested",
+            )
+
+
+def _decode_dictionaries(table: pa.Table) -> pa.Table:
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            column = table.column(i).cast(field.type.value_type)
+            table = table.set_column(i, field.name, column)
+    return table
+
+
+def _too_many_columns(
+    count: int, limits: ReadLimits, *, at_least: bool = False
+) -> DataFileError:
+    prefix = "at least " if at_least else ""
+    return DataFileError(
+        f"The file has {prefix}{count:,} columns; the limit is {limits.max_columns:,}.",
+        code="too_many_columns",
+    )
+
+
+def _too_many_rows(count: int, limits: ReadLimits) -> DataFileError:
+    return DataFileError(
+        f"The file has {count:,} rows; the limit is {limits.max_rows:,}.",
+        code="too_many_rows",
+    )
+
+
+def _short(text: str, length: int = 40) -> str:
+    return text if len(text) <= length else text[: length - 3] + "..."
+
+
+def _clean_message(exc: BaseException, path: str) -> str:
+    """One readable line from a library error: no paths, no tracebacks."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = message.replace(path, "the file")
+    message = _PATHLIKE.sub("the file", message)
+    message = _ROW_NUMBER.sub("", message)
+    for prefix in ("CSV parse error: ", "JSON parse error: "):
+        message = message.replace(prefix, "")
+    if not message:
+        message = type(exc).__name__
+    return _short(message, 200)
+
+
+# ---------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only file object that hashes and counts what passes through."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self._hash.update(view)
+        self._raw.write(view)
+        self.size += len(view)
+        return len(view)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def close(self) -> None:
+        # The caller owns the underlying file (it still has to fsync it).
+        self.flush()
+        super().close()
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _fsync_directory(directory: str) -> None:
+    # Makes the rename durable; not possible on every platform (Windows).
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
