@@ -1,0 +1,103 @@
+"""One access helper per object kind: 404 for strangers, 403 for a missing role."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from projects.models import Dataset, Job, Membership, Project, Role
+
+# What each role may do. "viewer" is the read permission every member has.
+ROLE_GRANTS: dict[str, frozenset[str]] = {
+    Role.VIEWER: frozenset({Role.VIEWER}),
+    Role.SCIENTIST: frozenset({Role.VIEWER, Role.SCIENTIST}),
+    Role.APPROVER: frozenset({Role.VIEWER, Role.APPROVER}),
+    Role.OWNER: frozenset({Role.VIEWER, Role.SCIENTIST, Role.APPROVER, Role.OWNER}),
+}
+
+NEED_MESSAGES = {
+    Role.VIEWER: "You are not a member of this project.",
+    Role.SCIENTIST: "Only scientists and the owner of this project can do this.",
+    Role.APPROVER: "Only approvers and the owner of this project can do this.",
+    Role.OWNER: "Only the owner of this project can do this.",
+}
+
+
+def role_of(user, project: Project) -> str | None:
+    """The user's role in the project, or None for a stranger.
+
+    Superusers act as owners of every project (they run the installation).
+    """
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Role.OWNER
+    cache = getattr(project, "_role_cache", {})
+    if user.pk not in cache:
+        cache[user.pk] = (
+            Membership.objects.filter(project=project, user=user)
+            .values_list("role", flat=True)
+            .first()
+        )
+        project._role_cache = cache
+    return cache[user.pk]
+
+
+def can(user, project: Project, need: str) -> bool:
+    role = role_of(user, project)
+    return role is not None and need in ROLE_GRANTS[role]
+
+
+def visible_projects(user) -> QuerySet[Project]:
+    if not user.is_authenticated:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user).distinct()
+
+
+def _check(
+    user, project: Project, need: str, not_found: str = "No such project."
+) -> Project:
+    # A stranger gets the same 404 as for an id that does not exist (R21).
+    role = role_of(user, project)
+    if role is None:
+        raise Http404(not_found)
+    if need not in ROLE_GRANTS[role]:
+        raise PermissionDenied(NEED_MESSAGES[need])
+    project.user_role = role
+    return project
+
+
+def get_project_for(user, key: str | int, need: str = Role.VIEWER) -> Project:
+    """The project by slug or id if the user may do ``need`` there.
+
+    Raises Http404 for a stranger (we do not reveal that it exists) and
+    PermissionDenied for a member without the role.
+    """
+    lookup = {"pk": key} if isinstance(key, int) else {"slug": key}
+    project = Project.objects.filter(**lookup).first()
+    if project is None:
+        raise Http404("No such project.")
+    return _check(user, project, need)
+
+
+def get_dataset_for(user, dataset_id: int, need: str = Role.VIEWER) -> Dataset:
+    dataset = (
+        Dataset.objects.select_related("project", "created_by")
+        .filter(pk=dataset_id)
+        .first()
+    )
+    if dataset is None:
+        raise Http404("No such dataset.")
+    _check(user, dataset.project, need, not_found="No such dataset.")
+    return dataset
+
+
+def get_job_for(user, job_id, need: str = Role.VIEWER) -> Job:
+    job = Job.objects.select_related("project").filter(pk=job_id).first()
+    if job is None:
+        raise Http404("No such job.")
+    _check(user, job.project, need, not_found="No such job.")
+    return job

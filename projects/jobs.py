@@ -1,0 +1,183 @@
+"""RQ entry points. A job takes an id, claims its row, runs a service, records the end.
+
+Claiming is atomic (``UPDATE ... WHERE status = 'queued'``), so a job delivered twice
+runs once (R07). While it runs, a thread writes a heartbeat; the reconciler fails a
+job whose heartbeat stops (R01).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.utils import timezone
+from rq.timeouts import JobTimeoutException
+
+from projects.models import Job, JobStatus
+from projects.services.jobs import JobError, job_fail
+
+logger = logging.getLogger(__name__)
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when the user asked it to stop."""
+
+
+@dataclass(frozen=True)
+class JobKind:
+    run: Callable[..., None]
+    on_ended: Callable[[Job], None] | None = None  # failed or cancelled
+    on_retry: Callable[[Job], None] | None = None
+    label: str = ""
+
+
+def _kinds() -> dict[str, JobKind]:
+    from projects.services import datasets
+
+    return {
+        "profile": JobKind(
+            run=datasets.dataset_profile_run,
+            on_ended=datasets.dataset_profile_ended,
+            on_retry=datasets.dataset_profile_retried,
+            label="Profiling the data",
+        ),
+        "analyze": JobKind(
+            run=datasets.dataset_analyze_run,
+            label="Analysing the target and sensitive attributes",
+        ),
+    }
+
+
+def kind_label(kind: str) -> str:
+    found = _kinds().get(kind)
+    return found.label if found else kind
+
+
+def on_job_ended(job: Job) -> None:
+    kind = _kinds().get(job.kind)
+    if kind and kind.on_ended:
+        kind.on_ended(job)
+
+
+def on_job_retry(job: Job) -> None:
+    kind = _kinds().get(job.kind)
+    if kind and kind.on_retry:
+        kind.on_retry(job)
+
+
+class Progress:
+    """Callable handed to services: records progress and raises when cancelled."""
+
+    min_interval = 0.5
+
+    def __init__(self, job_id):
+        self.job_id = job_id
+        self._last = 0.0
+
+    def __call__(self, percent: float, message: str = "") -> None:
+        now = time.monotonic()
+        if now - self._last < self.min_interval and percent < 100:
+            return
+        self._last = now
+        percent = max(0, min(100, int(percent)))
+        Job.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
+            progress=percent, message=message[:255], heartbeat_at=timezone.now()
+        )
+        if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+            raise JobCancelled()
+
+
+class Heartbeat(threading.Thread):
+    """Writes heartbeat_at every JOB_HEARTBEAT_SECONDS while the job runs."""
+
+    def __init__(self, job_id):
+        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
+        self.job_id = job_id
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.JOB_HEARTBEAT_SECONDS):
+                Job.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        except Exception:  # the job itself reports; a heartbeat must never crash it
+            logger.exception("heartbeat failed job=%s", self.job_id)
+        finally:
+            connection.close()
+
+
+def _finish(job_id, status: str, message: str, *, error: str = "") -> None:
+    if status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        job_fail(job_id=job_id, reason=error or message, status=status)
+        return
+    Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        status=status, progress=100, message=message, finished_at=timezone.now()
+    )
+
+
+def run_job(job_id: str) -> str:
+    """Run one Job row. Returns its final status (for RQ's result)."""
+    now = timezone.now()
+    claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        message="Started",
+        worker=f"{socket.gethostname()}:{os.getpid()}"[:120],
+    )
+    if not claimed:
+        logger.info("job not claimed (already taken or ended) job=%s", job_id)
+        return "skipped"
+    job = Job.objects.select_related("project").get(pk=job_id)
+    kind = _kinds()[job.kind]
+    heartbeat = Heartbeat(job.pk)
+    heartbeat.start()
+    started = time.monotonic()
+    try:
+        kind.run(job=job, progress=Progress(job.pk))
+    except JobCancelled:
+        _finish(job.pk, JobStatus.CANCELLED, "Cancelled by the user")
+    except JobTimeoutException:
+        _finish(
+            job.pk,
+            JobStatus.FAILED,
+            "",
+            error=f"Timed out after {int(time.monotonic() - started)} s.",
+        )
+    except (JobError, ValidationError) as exc:
+        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        _finish(job.pk, JobStatus.FAILED, "", error=text)
+    except Exception as exc:
+        logger.exception("job crashed job=%s kind=%s", job.pk, job.kind)
+        _finish(
+            job.pk,
+            JobStatus.FAILED,
+            "",
+            error=(
+                f"Internal error ({type(exc).__name__}). The worker log has the "
+                "details; retry, and tell an administrator if it fails again."
+            ),
+        )
+    else:
+        _finish(job.pk, JobStatus.SUCCEEDED, "Done")
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join(timeout=5)
+    status = Job.objects.values_list("status", flat=True).get(pk=job.pk)
+    logger.info(
+        "job finished job=%s kind=%s status=%s seconds=%.2f",
+        job.pk,
+        job.kind,
+        status,
+        time.monotonic() - started,
+    )
+    return status

@@ -1,0 +1,133 @@
+"""Jobs run for real: Redis, RQ's SimpleWorker in this thread, the Job table."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import django_rq
+import pytest
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from projects.jobs import run_job
+from projects.models import Dataset, Job
+from projects.services.datasets import dataset_upload
+from projects.services.jobs import job_cancel, job_retry, jobs_reconcile
+from tests.helpers import write_csv
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def uploaded(project, owner, tmp_path):
+    return dataset_upload(
+        project=project,
+        user=owner,
+        path=write_csv(tmp_path / "c.csv"),
+        filename="c.csv",
+    )
+
+
+def test_it_profiles_an_upload_in_the_background(uploaded, run_jobs):
+    dataset, job = uploaded
+    assert django_rq.get_queue("default").count == 1
+    run_jobs()
+    job.refresh_from_db()
+    dataset.refresh_from_db()
+    assert (job.status, job.progress) == ("succeeded", 100)
+    assert job.started_at and job.finished_at and job.heartbeat_at
+    assert dataset.status == "ready"
+    assert [c["name"] for c in dataset.profile["columns"]] == dataset.column_names
+
+
+def test_it_runs_a_job_delivered_twice_only_once(uploaded, run_jobs):
+    _dataset, job = uploaded
+    run_jobs()
+    finished = Job.objects.get(pk=job.pk).finished_at
+    assert run_job(str(job.pk)) == "skipped"
+    assert Job.objects.get(pk=job.pk).finished_at == finished
+
+
+def test_it_never_starts_a_job_whose_transaction_rolled_back(project, owner, tmp_path):
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction.atomic():
+        dataset_upload(
+            project=project,
+            user=owner,
+            path=write_csv(tmp_path / "c.csv"),
+            filename="c.csv",
+        )
+        raise Boom
+    assert django_rq.get_queue("default").count == 0
+    assert not Job.objects.exists() and not Dataset.objects.exists()
+
+
+def test_it_records_a_failure_with_its_reason_and_retries(uploaded, run_jobs):
+    dataset, job = uploaded
+    stored = dataset.file.name
+    with default_storage.open(stored, "rb") as fh:
+        content = fh.read()
+    default_storage.delete(stored)
+    run_jobs()
+    job.refresh_from_db()
+    dataset.refresh_from_db()
+    assert job.status == "failed"
+    assert "The stored file of version 1 is missing" in job.error
+    assert "Traceback" not in job.error
+    assert dataset.status == "failed"
+
+    with default_storage.open(stored, "wb") as fh:
+        fh.write(content)
+    again = job_retry(job=job, user=None)
+    assert again.retry_of_id == job.pk
+    assert Dataset.objects.get(pk=dataset.pk).status == "profiling"
+    run_jobs()
+    again.refresh_from_db()
+    dataset.refresh_from_db()
+    assert again.status == "succeeded" and dataset.status == "ready"
+
+
+def test_it_cancels_a_queued_job_before_it_runs(uploaded, run_jobs):
+    dataset, job = uploaded
+    job_cancel(job=job, user=None)
+    run_jobs()
+    job.refresh_from_db()
+    dataset.refresh_from_db()
+    assert job.status == "cancelled"
+    assert dataset.profile is None and dataset.status == "failed"
+
+
+def test_it_stops_a_running_job_that_was_asked_to_cancel(uploaded):
+    _dataset, job = uploaded
+    # The user pressed cancel while the job ran: the worker sees it at its next step.
+    Job.objects.filter(pk=job.pk).update(status="queued", cancel_requested=True)
+    assert run_job(str(job.pk)) == "cancelled"
+
+
+def test_it_fails_running_jobs_whose_heartbeat_stopped(uploaded, settings):
+    _dataset, job = uploaded
+    old = timezone.now() - timedelta(seconds=settings.JOB_STALE_SECONDS + 5)
+    Job.objects.filter(pk=job.pk).update(status="running", heartbeat_at=old)
+    assert jobs_reconcile() == [str(job.pk)]
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error.startswith("Worker lost")
+    assert Dataset.objects.get(pk=job.subject_id).status == "failed"
+
+
+def test_it_leaves_live_jobs_alone(uploaded):
+    _dataset, job = uploaded
+    Job.objects.filter(pk=job.pk).update(status="running", heartbeat_at=timezone.now())
+    assert jobs_reconcile() == []
+
+
+def test_it_fails_queued_jobs_that_redis_forgot(uploaded, redis_conn, settings):
+    _dataset, job = uploaded
+    redis_conn.flushdb()  # Redis restarted empty
+    old = timezone.now() - timedelta(seconds=settings.JOB_QUEUED_LOST_SECONDS + 5)
+    Job.objects.filter(pk=job.pk).update(created_at=old)
+    assert jobs_reconcile() == [str(job.pk)]
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error.startswith("Queue lost")

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from projects.models import AuditEvent, Dataset, Job
+from projects.services.datasets import dataset_upload, display_name
+from projects.services.jobs import QueueUnavailable
+from tests.helpers import write_csv
+
+pytestmark = pytest.mark.django_db
+
+
+def _upload(project, owner, path, filename=None):
+    return dataset_upload(
+        project=project, user=owner, path=path, filename=filename or path.name
+    )
+
+
+def test_it_stores_a_version_with_hash_counts_and_schema(project, owner, tmp_path):
+    dataset, job = _upload(project, owner, write_csv(tmp_path / "churn.csv"))
+    assert dataset.version == 1
+    assert (dataset.n_rows, dataset.n_columns) == (200, 5)
+    assert [c["name"] for c in dataset.schema] == [
+        "age",
+        "income",
+        "city",
+        "sex",
+        "churn",
+    ]
+    assert len(dataset.sha256) == 64
+    assert dataset.file.name.endswith(".parquet")
+    assert "churn" not in dataset.file.name  # generated key, not the user's name
+    assert job.kind == "profile" and job.status == "queued"
+    assert AuditEvent.objects.filter(verb="dataset.uploaded").count() == 1
+
+
+def test_it_numbers_versions_and_keeps_old_ones(project, owner, tmp_path):
+    first, _ = _upload(project, owner, write_csv(tmp_path / "a.csv", seed=1))
+    second, _ = _upload(project, owner, write_csv(tmp_path / "b.csv", seed=2))
+    assert (first.version, second.version) == (1, 2)
+    assert first.sha256 != second.sha256
+    assert Dataset.objects.filter(project=project).count() == 2
+
+
+def test_it_refuses_a_bad_file_and_stores_nothing(project, owner, tmp_path, settings):
+    path = tmp_path / "ragged.csv"
+    path.write_text("a,b\n1,2\n3\n")
+    with pytest.raises(ValidationError) as caught:
+        _upload(project, owner, path)
+    assert "file" in caught.value.message_dict
+    assert not Dataset.objects.exists() and not Job.objects.exists()
+    stored = settings.MEDIA_ROOT / "datasets"
+    assert not stored.exists() or not any(stored.rglob("*.parquet"))
+
+
+def test_it_refuses_when_the_queue_is_down_and_stores_nothing(
+    project, owner, tmp_path, settings
+):
+    settings.RQ_QUEUES = {
+        name: {"URL": "redis://127.0.0.1:1/0?socket_connect_timeout=1"}
+        for name in ("default", "training")
+    }
+    with pytest.raises(QueueUnavailable):
+        _upload(project, owner, write_csv(tmp_path / "churn.csv"))
+    assert not Dataset.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\x\\data.csv", "data.csv"),
+        ("evil\u202ecsv.exe", "evilcsv.exe"),
+        ("nul\x00byte.csv", "nulbyte.csv"),
+        ("", "upload"),
+    ],
+)
+def test_it_keeps_only_a_safe_display_name(given, shown):
+    assert display_name(given) == shown
+
+
+def test_it_shortens_very_long_names_keeping_the_extension():
+    name = display_name("x" * 500 + ".csv")
+    assert len(name) <= 200 and name.endswith(".csv")

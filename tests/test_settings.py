@@ -1,0 +1,52 @@
+"""Production mode: refuses to start half-configured, passes check --deploy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import BASE_DIR
+
+PRODUCTION_ENV = {
+    "LIFECYCLE_PRODUCTION": "1",
+    "SECRET_KEY": "a-long-random-secret-key-for-this-test-only-0123456789abcdefghij",
+    "ALLOWED_HOSTS": "lifecycle.example.com",
+    "MODEL_SIGNING_KEY": "another-secret-for-model-signatures",
+}
+
+
+def _manage(*args, env_overrides):
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
+    env.update(env_overrides)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for the browser tests only
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_it_passes_check_deploy_with_zero_warnings_in_production():
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING", env_overrides=PRODUCTION_ENV
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+def test_it_refuses_to_start_production_without_a_secret_key():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
+    result = _manage("check", env_overrides=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set in production mode" in result.stderr
+
+
+def test_it_refuses_to_seed_demo_logins_in_production():
+    result = _manage("seed_demo", env_overrides=PRODUCTION_ENV)
+    assert result.returncode != 0
+    assert "refuses to run in production mode" in result.stderr
