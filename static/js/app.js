@@ -1,0 +1,63 @@
+/* Lifecycle front end: draws plotly figures stored as inert JSON, and keeps the
+   metric choices in step with the task type. No inline scripts (strict CSP). */
+(function () {
+  "use strict";
+
+  var PLOT_CONFIG = { displaylogo: false, responsive: true, showSendToCloud: false };
+
+  function drawCharts(root) {
+    if (!window.Plotly) return;
+    root.querySelectorAll(".chart[data-figure]:not([data-drawn])").forEach(function (el) {
+      var source = document.getElementById(el.getAttribute("data-figure"));
+      if (!source) return;
+      try {
+        var fig = JSON.parse(source.textContent);
+        el.setAttribute("data-drawn", "1");
+        window.Plotly.newPlot(el, fig.data, fig.layout || {}, PLOT_CONFIG);
+      } catch (err) {
+        el.textContent = "This chart could not be drawn.";
+      }
+    });
+  }
+
+  function loadPlotly(callback) {
+    if (window.Plotly) return callback();
+    if (!document.querySelector(".chart[data-figure]")) return;
+    var script = document.createElement("script");
+    script.src = document.body.getAttribute("data-plotly-src") || "/static/vendor/plotly/plotly.min.js";
+    script.onload = callback;
+    document.head.appendChild(script);
+  }
+
+  function syncMetrics() {
+    var select = document.querySelector("select[name=primary_metric]");
+    var radios = document.querySelectorAll("input[name=task_type]");
+    if (!select || !radios.length) return;
+    function update() {
+      var checked = document.querySelector("input[name=task_type]:checked");
+      if (!checked) return;
+      var label = checked.value.charAt(0).toUpperCase() + checked.value.slice(1);
+      var firstVisible = null;
+      select.querySelectorAll("optgroup").forEach(function (group) {
+        var show = group.label === label;
+        group.hidden = !show;
+        group.disabled = !show;
+        if (show && !firstVisible) firstVisible = group.querySelector("option");
+      });
+      var current = select.selectedOptions[0];
+      if (!current || current.parentElement.disabled) {
+        if (firstVisible) select.value = firstVisible.value;
+      }
+    }
+    radios.forEach(function (r) { r.addEventListener("change", update); });
+    update();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    loadPlotly(function () { drawCharts(document); });
+    syncMetrics();
+  });
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    loadPlotly(function () { drawCharts(evt.target); });
+  });
+})();
