@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from ninja import File, Router, Status
+from ninja.files import UploadedFile
+
+from projects.access import get_dataset_for, get_project_for
+from projects.api.schemas import DatasetCreated, DatasetOut, DatasetSummary
+from projects.models import Dataset, Role
+from projects.selectors import dataset_versions, latest_job
+from projects.services.datasets import dataset_upload
+
+router = Router(tags=["datasets"])
+
+
+def _summary(dataset: Dataset) -> dict:
+    return {
+        "id": dataset.pk,
+        "project_id": dataset.project_id,
+        "version": dataset.version,
+        "parent_id": dataset.parent_id,
+        "original_name": dataset.original_name,
+        "source_format": dataset.source_format,
+        "sha256": dataset.sha256,
+        "n_rows": dataset.n_rows,
+        "n_columns": dataset.n_columns,
+        "size_bytes": dataset.size_bytes,
+        "upload_bytes": dataset.upload_bytes,
+        "status": dataset.status,
+        "created_by": dataset.created_by.username if dataset.created_by else None,
+        "created_at": dataset.created_at,
+    }
+
+
+@router.post("/projects/{int:project_id}/datasets", response={202: DatasetCreated})
+def upload_dataset(request, project_id: int, file: UploadedFile = File(...)):
+    """Upload a new version (multipart field ``file``); profiling starts as a job."""
+    project = get_project_for(request.user, project_id, need=Role.SCIENTIST)
+    if not hasattr(file, "temporary_file_path"):
+        raise ValidationError({"file": "The upload could not be read."})
+    try:
+        dataset, job = dataset_upload(
+            project=project,
+            user=request.user,
+            path=file.temporary_file_path(),
+            filename=file.name or "",
+        )
+    finally:
+        file.close()
+    return Status(
+        202,
+        {
+            "id": dataset.pk,
+            "version": dataset.version,
+            "job": {"id": job.id, "status": job.status},
+        },
+    )
+
+
+@router.get("/projects/{int:project_id}/datasets", response=list[DatasetSummary])
+def list_datasets(request, project_id: int):
+    project = get_project_for(request.user, project_id, need=Role.VIEWER)
+    return [_summary(d) for d in dataset_versions(project)]
+
+
+@router.get("/datasets/{int:dataset_id}", response=DatasetOut)
+def get_dataset(request, dataset_id: int):
+    dataset = get_dataset_for(request.user, dataset_id, need=Role.VIEWER)
+    profile = dataset.profile or {}
+    columns_by_name = {c["name"]: c for c in profile.get("columns", [])}
+    columns = [
+        {**field, **columns_by_name.get(field["name"], {})} for field in dataset.schema
+    ]
+    job = latest_job("dataset", dataset.pk, ("profile", "analyze"))
+    return {
+        **_summary(dataset),
+        "columns": columns,
+        "warnings": profile.get("warnings", []),
+        "profile": dataset.profile,
+        "analysis": dataset.analysis,
+        "job": {"id": job.id, "status": job.status} if job else None,
+    }

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.db import DatabaseError, connection
+from ninja import Router, Status
+
+from projects.services.jobs import queue_available
+
+router = Router(tags=["health"])
+
+
+@router.get("/health", auth=None)
+def health(request):
+    """Liveness and dependencies: the database must answer, the queue may not."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        database = "ok"
+    except DatabaseError:
+        database = "unavailable"
+    body = {
+        "status": "ok" if database == "ok" else "degraded",
+        "database": database,
+        "queue": "ok" if queue_available() else "unavailable",
+    }
+    return Status(200 if database == "ok" else 503, body)

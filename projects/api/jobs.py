@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from ninja import Router, Status
+
+from projects.access import get_job_for
+from projects.api.schemas import JobOut
+from projects.models import Role
+from projects.services.jobs import job_cancel, job_retry
+
+router = Router(tags=["jobs"])
+
+
+@router.get("/jobs/{uuid:job_id}", response=JobOut)
+def get_job(request, job_id: UUID):
+    return get_job_for(request.user, job_id, need=Role.VIEWER)
+
+
+@router.post("/jobs/{uuid:job_id}/cancel", response=JobOut)
+def cancel_job(request, job_id: UUID):
+    job = get_job_for(request.user, job_id, need=Role.SCIENTIST)
+    return job_cancel(job=job, user=request.user)
+
+
+@router.post("/jobs/{uuid:job_id}/retry", response={202: JobOut, 409: dict})
+def retry_job(request, job_id: UUID):
+    job = get_job_for(request.user, job_id, need=Role.SCIENTIST)
+    if job.is_active:
+        return Status(409, {"message": "The job is still active.", "field": None})
+    return Status(202, job_retry(job=job, user=request.user))
