@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.models import Count, Max, QuerySet
 from django.urls import reverse
@@ -129,8 +129,7 @@ def project_steps(project: Project, latest: Dataset | None) -> list[Step]:
     data_done = data_ready and target_ok
     steps: list[Step] = []
     for step in STEPS:
-        slug = project.slug
-        url = reverse("projects:step", args=[slug, step.slug])
+        url = reverse("projects:step", args=[project.slug, step.slug])
         if step.number == 1:
             state, waits = "done", ""
         elif step.number == 2:
@@ -147,18 +146,7 @@ def project_steps(project: Project, latest: Dataset | None) -> list[Step]:
             previous = STEPS[step.number - 2]
             state = "waiting" if not data_done else "planned"
             waits = f"step {previous.number}, {previous.title}"
-        steps.append(
-            Step(
-                step.number,
-                step.slug,
-                step.title,
-                step.summary,
-                step.built,
-                state,
-                waits,
-                url,
-            )
-        )
+        steps.append(replace(step, state=state, waits_for=waits, url=url))
     return steps
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -22,10 +22,9 @@ from projects.jobs import kind_label
 from projects.models import DatasetStatus, Role
 from projects.selectors import dataset_versions, latest_job
 from projects.services.datasets import dataset_upload
-from projects.services.jobs import QueueUnavailable
 from projects.services.projects import project_update
 from projects.uploads import upload_limit_message
-from projects.views.common import render_step
+from projects.views.common import render_step, submit
 
 COLUMNS_PER_PAGE = 12
 
@@ -76,42 +75,31 @@ def data_step(request: HttpRequest, slug: str) -> HttpResponse:
 
     upload_form = UploadForm()
     status = 200
-    if request.method == "POST" and (
-        action == "upload" or getattr(request, "upload_too_large", False)
-    ):
+    if getattr(request, "upload_too_large", False):
+        # The handler stopped reading: the form is bound to what arrived, and says
+        # why the file is missing.
         upload_form = UploadForm(request.POST, request.FILES)
-        if getattr(request, "upload_too_large", False):
-            upload_form.errors.clear()
-            upload_form.add_error("file", upload_limit_message())
-            status = 413
-        elif upload_form.is_valid():
-            uploaded = upload_form.cleaned_data["file"]
-            try:
-                dataset, _job = dataset_upload(
-                    project=project,
-                    user=request.user,
-                    path=uploaded.temporary_file_path(),
-                    filename=uploaded.name,
-                )
-            except ValidationError as exc:
-                upload_form.add_error(
-                    "file", exc.message_dict.get("file", exc.messages)
-                )
-                status = 400
-            except QueueUnavailable as exc:
-                upload_form.add_error(None, exc.message)
-                status = 503
-            else:
-                messages.success(
-                    request,
-                    f"Stored version {dataset.version}: {dataset.n_rows:,} rows × "
-                    f"{dataset.n_columns} columns. Profiling has started.",
-                )
-                return redirect("projects:step", project.slug, "data")
-            finally:
-                uploaded.close()
-        else:
-            status = 400
+        upload_form.errors.clear()
+        upload_form.add_error("file", upload_limit_message())
+        status = 413
+    elif action == "upload":
+        upload_form = UploadForm(request.POST, request.FILES)
+        dataset, status = submit(
+            upload_form,
+            lambda data: dataset_upload(
+                project=project,
+                user=request.user,
+                path=data["file"].temporary_file_path(),
+                filename=data["file"].name,
+            )[0],
+        )
+        if dataset is not None:
+            messages.success(
+                request,
+                f"Stored version {dataset.version}: {dataset.n_rows:,} rows × "
+                f"{dataset.n_columns} columns. Profiling has started.",
+            )
+            return redirect("projects:step", project.slug, "data")
 
     selected = latest
     if request.GET.get("version") and versions:
@@ -131,30 +119,17 @@ def data_step(request: HttpRequest, slug: str) -> HttpResponse:
         initial={"target_column": project.target_column},
     )
     if action == "target":
-        if target_form.is_valid():
-            try:
-                project_update(
-                    project=project,
-                    user=request.user,
-                    target_column=target_form.cleaned_data["target_column"],
-                )
-            except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    target_form.add_error(
-                        field if field in target_form.fields else None, errors
-                    )
-                status = 400
-            except QueueUnavailable as exc:
-                target_form.add_error(None, exc.message)
-                status = 503
-            else:
-                messages.success(
-                    request,
-                    f"Target set to {project.target_column!r}; analysing it now.",
-                )
-                return redirect("projects:step", project.slug, "data")
-        else:
-            status = 400
+        updated, status = submit(
+            target_form,
+            lambda data: project_update(
+                project=project, user=request.user, target_column=data["target_column"]
+            ),
+        )
+        if updated is not None:
+            messages.success(
+                request, f"Target set to {project.target_column!r}; analysing it now."
+            )
+            return redirect("projects:step", project.slug, "data")
 
     job = (
         latest_job("dataset", selected.pk, ("profile", "analyze")) if selected else None

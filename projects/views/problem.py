@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from projects.access import can, get_project_for
 from projects.forms import ProjectForm, SensitiveColumnsForm
 from projects.models import DatasetStatus, Project, Role
-from projects.services.jobs import QueueUnavailable
 from projects.services.projects import project_update
-from projects.views.common import render_step
-
-
-def _apply_errors(form, exc: ValidationError) -> None:
-    for field, errors in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
+from projects.views.common import render_step, submit
 
 
 def problem_step(request: HttpRequest, slug: str) -> HttpResponse:
@@ -43,37 +37,28 @@ def problem_step(request: HttpRequest, slug: str) -> HttpResponse:
     )
     status = 200
     if action == "problem":
-        if form.is_valid():
-            try:
-                project_update(project=project, user=request.user, **form.cleaned_data)
-            except ValidationError as exc:
-                _apply_errors(form, exc)
-            except QueueUnavailable as exc:
-                form.add_error(None, exc.message)
-            else:
-                messages.success(request, "Problem definition saved.")
-                return redirect("projects:step", project.slug, "problem")
-        status = 400
+        saved, status = submit(
+            form,
+            lambda data: project_update(project=project, user=request.user, **data),
+        )
+        if saved is not None:
+            messages.success(request, "Problem definition saved.")
+            return redirect("projects:step", project.slug, "problem")
     elif action == "sensitive":
-        if sensitive_form.is_valid():
-            try:
-                project_update(
-                    project=project,
-                    user=request.user,
-                    sensitive_columns=sensitive_form.cleaned_data["sensitive_columns"],
-                )
-            except ValidationError as exc:
-                _apply_errors(sensitive_form, exc)
-            except QueueUnavailable as exc:
-                sensitive_form.add_error(None, exc.message)
-            else:
-                messages.success(
-                    request,
-                    "Sensitive attributes saved; their group sizes are on the data "
-                    "page.",
-                )
-                return redirect("projects:step", project.slug, "problem")
-        status = 400
+        saved, status = submit(
+            sensitive_form,
+            lambda data: project_update(
+                project=project,
+                user=request.user,
+                sensitive_columns=data["sensitive_columns"],
+            ),
+        )
+        if saved is not None:
+            messages.success(
+                request,
+                "Sensitive attributes saved; their group sizes are on the data page.",
+            )
+            return redirect("projects:step", project.slug, "problem")
     return render_step(
         request,
         project,

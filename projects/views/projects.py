@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -12,7 +11,7 @@ from projects.models import Role
 from projects.selectors import latest_dataset, project_steps, projects_for_list
 from projects.services.projects import project_create
 from projects.views import data, problem
-from projects.views.common import render_step, step_exists
+from projects.views.common import render_step, step_exists, submit
 
 
 @login_required
@@ -25,14 +24,12 @@ def project_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def project_new(request: HttpRequest) -> HttpResponse:
     form = ProjectForm(request.POST or None)
-    status = 400 if request.method == "POST" else 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            project = project_create(user=request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, messages)
-        else:
+    status = 200
+    if request.method == "POST":
+        project, status = submit(
+            form, lambda data: project_create(user=request.user, **data)
+        )
+        if project is not None:
             return redirect("projects:step", project.slug, "data")
     return render(request, "projects/new.html", {"form": form}, status=status)
 

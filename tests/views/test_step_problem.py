@@ -184,7 +184,7 @@ def test_it_says_so_when_the_queue_is_down(
     response = client_for(owner).post(
         _url(project), {"action": "sensitive", "sensitive_columns": ["sex"]}
     )
-    assert response.status_code == 400
+    assert response.status_code == 503
     assert "The job queue is unavailable right now" in response.text
     project.refresh_from_db()
     assert project.sensitive_columns == []
