@@ -78,9 +78,11 @@ operation and at a weighted sample of 2,000 values for parsing numbers and dates
 from __future__ import annotations
 
 import math
+import os
 import re
 import warnings
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +116,7 @@ MIXED_DATE_UNIQUES = 20_000
 MISSING_TOKENS = frozenset(
     {"?", "-", "n/a", "na", "null", "none", "nan", "unknown", "missing", ""}
 )
+MAX_TOKEN_LENGTH = 32
 NUMERIC_SENTINELS = (-999.0, -9999.0, 999.0, 9999.0, -1.0)
 BOOLEAN_PAIRS = (
     frozenset({"true", "false"}),
@@ -480,8 +483,13 @@ def _inspect_string(col: _Column, *, random_state: int) -> None:
     if not len(counts):
         return
     index = counts.index.astype("str")
-    lowered = pd.Series(index, dtype="str").str.strip().str.lower()
-    is_token = lowered.isin(MISSING_TOKENS).to_numpy()
+    # Placeholders are short: lower-casing a million distinct ids to find them
+    # would dominate the profile, so only short values are normalised.
+    short = np.flatnonzero(index.str.len().to_numpy() <= MAX_TOKEN_LENGTH)
+    is_token = np.zeros(len(index), dtype=bool)
+    if short.size:
+        lowered = pd.Series(index[short], dtype="str").str.strip().str.lower()
+        is_token[short] = lowered.isin(MISSING_TOKENS).to_numpy()
     if is_token.any():
         col.token_count = int(counts.to_numpy()[is_token].sum())
         col.tokens_seen = [repr(t) for t in index[is_token][:3]]
@@ -491,7 +499,9 @@ def _inspect_string(col: _Column, *, random_state: int) -> None:
         return
 
     if len(real) <= 4:
-        normalised = set(lowered[~is_token].tolist())
+        normalised = set(
+            pd.Series(real_index, dtype="str").str.strip().str.lower().tolist()
+        )
         if len(normalised) == 2 and frozenset(normalised) in BOOLEAN_PAIRS:
             col.kind = "boolean"
             return
@@ -883,15 +893,27 @@ def profile_table(
             progress(int(max(0, min(100, percent))), message)
 
     report(0, "Starting the profile")
-    inspected: list[_Column] = []
-    profiles: list[dict] = []
-    for i in range(n_columns):
-        name = str(df.columns[i])
-        if i % step == 0:
-            report(int(90 * i / max(n_columns, 1)), f"Profiling column {name}")
-        col = _inspect(df.iloc[:, i], name, random_state=random_state + i)
-        inspected.append(col)
-        profiles.append(_column_profile(col))
+
+    def one(i: int) -> tuple[_Column, dict]:
+        col = _inspect(df.iloc[:, i], str(df.columns[i]), random_state=random_state + i)
+        return col, _column_profile(col)
+
+    # Columns are independent and numpy / pyarrow release the GIL in the heavy
+    # parts, so a thread per core shortens the profile; progress is reported from
+    # this thread only (the callback may write to a database).
+    results: list[tuple[_Column, dict] | None] = [None] * n_columns
+    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4)) as pool:
+        futures = {pool.submit(one, i): i for i in range(n_columns)}
+        for done, future in enumerate(as_completed(futures), start=1):
+            i = futures[future]
+            results[i] = future.result()
+            if done % step == 0:
+                report(
+                    int(90 * done / max(n_columns, 1)),
+                    f"Profiled {done} of {n_columns} columns",
+                )
+    inspected = [r[0] for r in results]
+    profiles = [r[1] for r in results]
 
     report(90, "Counting duplicate rows")
     duplicates = _duplicate_rows(df, inspected)
