@@ -321,12 +321,15 @@ def _numeric_summary(values: np.ndarray, distinct: int) -> dict[str, Any]:
         q05, q25, q50, q75, q95 = np.quantile(finite, [0.05, 0.25, 0.5, 0.75, 0.95])
         mean = float(finite.mean())
         n = finite.size
-        std = float(finite.std(ddof=1)) if n > 1 else None
+        # One pass of centred powers serves std and skew (x**3 on floats is a slow
+        # pow(); a product is not).
+        centred = finite - mean
+        squared = centred * centred
+        m2 = float(squared.mean())
+        std = math.sqrt(m2 * n / (n - 1)) if n > 1 else None
         skew = None
         if n > 2:
-            centred = finite - mean
-            m2 = np.mean(centred**2)
-            m3 = np.mean(centred**3)
+            m3 = float(np.dot(squared, centred)) / n
             # pandas treats a near-zero variance as constant; mirror that.
             if m2 > 1e-14 * max(mean * mean, 1.0):
                 g1 = m3 / np.power(m2, 1.5)
