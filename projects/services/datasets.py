@@ -22,6 +22,7 @@ from projects.ml.io import (
     ReadLimits,
     read_parquet,
     read_table,
+    release_memory,
     write_parquet,
 )
 from projects.ml.profiling import analyze_groups, analyze_target, profile_table
@@ -70,6 +71,7 @@ def dataset_upload(
     try:
         sha256, size = write_parquet(table, tmp_name)
         del table
+        release_memory()
         dataset = Dataset(
             project=project,
             version=0,

@@ -817,7 +817,8 @@ def test_it_leaves_the_old_file_and_no_temp_file_when_writing_fails(
     before = path.read_bytes()
 
     def explode(table, where, **kwargs):
-        where.write(b"PAR1 partial")
+        with open(where, "wb") as partial:
+            partial.write(b"PAR1 partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(ml_io.pq, "write_table", explode)
