@@ -204,8 +204,10 @@ def _num(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _warning(code: str, message: str) -> dict:
-    return {"code": code, "message": message}
+def _warning(code: str, message: str, **data: Any) -> dict:
+    # ``data`` carries what a program needs to act on the warning (the cleaning
+    # step's suggestion), so it never has to parse the message.
+    return {"code": code, "message": message, **data}
 
 
 def _looks_like_id_name(name: str) -> bool:
@@ -575,7 +577,9 @@ def _inspect_string_dates(
     """Detect text dates; on success fill the datetime fields from the uniques."""
     if float(sample.str.contains(r"\d", regex=True).mean()) < 0.95:
         return False
-    fmt = guess_datetime_format(str(sample.iloc[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dayfirst hints: the format is checked below
+        fmt = guess_datetime_format(str(sample.iloc[0]))
     parsed = _to_datetime(sample, fmt) if fmt else None
     if parsed is None or float(parsed.notna().mean()) < 0.95:
         fmt = None
@@ -655,6 +659,7 @@ def _column_warnings(col: _Column, summary: dict[str, Any]) -> list[dict]:
                 "disguised_missing",
                 f"Column {name!r} has {col.token_count:,} rows holding placeholder "
                 f"text ({', '.join(col.tokens_seen)}) that probably means missing.",
+                count=col.token_count,
             )
         )
     if col.kind != "numeric":
@@ -686,6 +691,8 @@ def _column_warnings(col: _Column, summary: dict[str, Any]) -> list[dict]:
                 "disguised_missing",
                 f"Column {name!r} holds the value {_num(value)} in {count:,} rows, "
                 "far from its other values; it probably stands for a missing value.",
+                value=value,
+                count=count,
             )
         )
     outliers = summary.get("outliers")
