@@ -40,7 +40,7 @@ class JobKind:
 
 
 def _kinds() -> dict[str, JobKind]:
-    from projects.services import datasets
+    from projects.services import datasets, preparation
 
     return {
         "profile": JobKind(
@@ -52,6 +52,12 @@ def _kinds() -> dict[str, JobKind]:
         "analyze": JobKind(
             run=datasets.dataset_analyze_run,
             label="Analysing the target and sensitive attributes",
+        ),
+        "prepare": JobKind(
+            run=preparation.dataset_prepare_run,
+            on_ended=preparation.dataset_prepare_ended,
+            on_retry=preparation.dataset_prepare_retried,
+            label="Cleaning, splitting and profiling",
         ),
     }
 

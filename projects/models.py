@@ -78,6 +78,9 @@ class Project(models.Model):
     latency_budget_ms = models.PositiveIntegerField(null=True, blank=True)
     target_column = models.CharField(max_length=255, blank=True)
     sensitive_columns = models.JSONField(default=list, blank=True)
+    # Step 4: the project's default feature spec (projects.ml.features); an
+    # experiment may override it.
+    feature_spec = models.JSONField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -155,9 +158,10 @@ class Membership(models.Model):
 
 
 class DatasetStatus(models.TextChoices):
+    PREPARING = "preparing", "Preparing"
     PROFILING = "profiling", "Profiling"
     READY = "ready", "Ready"
-    FAILED = "failed", "Profiling failed"
+    FAILED = "failed", "Failed"
 
 
 def dataset_upload_key(instance: Dataset, filename: str) -> str:
@@ -175,17 +179,18 @@ class Dataset(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
-    file = models.FileField(upload_to=dataset_upload_key, max_length=255)
+    # Empty while a prepared version is being computed.
+    file = models.FileField(upload_to=dataset_upload_key, max_length=255, blank=True)
     original_name = models.CharField(max_length=255)
     source_format = models.CharField(max_length=20)
     source_encoding = models.CharField(max_length=20, blank=True)
     source_delimiter = models.CharField(max_length=4, blank=True)
-    upload_bytes = models.BigIntegerField()
-    size_bytes = models.BigIntegerField()
-    sha256 = models.CharField(max_length=64)
-    n_rows = models.BigIntegerField()
-    n_columns = models.PositiveIntegerField()
-    schema = models.JSONField(default=list)
+    upload_bytes = models.BigIntegerField(default=0)
+    size_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    n_rows = models.BigIntegerField(default=0)
+    n_columns = models.PositiveIntegerField(default=0)
+    schema = models.JSONField(default=list, blank=True)
     status = models.CharField(
         max_length=20, choices=DatasetStatus.choices, default=DatasetStatus.PROFILING
     )
@@ -193,7 +198,13 @@ class Dataset(models.Model):
     # Target and sensitive-attribute analysis, recomputed when the project's choice
     # changes; records the choice it was computed for.
     analysis = models.JSONField(null=True, blank=True)
+    # A prepared version: the fitted cleaning recipe that made it from its parent,
+    # what each step did, and the split (spec, counts, warnings). The split labels
+    # are a column of the Parquet file (SPLIT_COLUMN in services.preparation).
     recipe = models.JSONField(null=True, blank=True)
+    report = models.JSONField(null=True, blank=True)
+    split = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -5,10 +5,23 @@ from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
 from projects.access import get_dataset_for, get_project_for
-from projects.api.schemas import DatasetCreated, DatasetOut, DatasetSummary
+from projects.api.schemas import (
+    DatasetCreated,
+    DatasetOut,
+    DatasetSummary,
+    PrepareIn,
+    PrepareOut,
+    PreviewIn,
+)
 from projects.models import Dataset, Role
 from projects.selectors import dataset_versions, latest_job
 from projects.services.datasets import dataset_upload
+from projects.services.preparation import (
+    SPLIT_COLUMN,
+    dataset_prepare,
+    dataset_preview,
+    dataset_suggested_recipe,
+)
 
 router = Router(tags=["datasets"])
 
@@ -69,9 +82,11 @@ def get_dataset(request, dataset_id: int):
     profile = dataset.profile or {}
     columns_by_name = {c["name"]: c for c in profile.get("columns", [])}
     columns = [
-        {**field, **columns_by_name.get(field["name"], {})} for field in dataset.schema
+        {**field, **columns_by_name.get(field["name"], {})}
+        for field in dataset.schema
+        if field["name"] != SPLIT_COLUMN
     ]
-    job = latest_job("dataset", dataset.pk, ("profile", "analyze"))
+    job = latest_job("dataset", dataset.pk, ("profile", "analyze", "prepare"))
     return {
         **_summary(dataset),
         "columns": columns,
@@ -79,4 +94,48 @@ def get_dataset(request, dataset_id: int):
         "profile": dataset.profile,
         "analysis": dataset.analysis,
         "job": {"id": job.id, "status": job.status} if job else None,
+        "recipe": dataset.recipe,
+        "report": dataset.report,
+        "split": _split_out(dataset.split),
+        "error": dataset.error,
     }
+
+
+def _split_out(split: dict | None) -> dict | None:
+    if not split:
+        return None
+    counts = split.get("counts") or {}
+    # ``train``/``validation``/``test`` are the row counts (the API contract); the
+    # spec, class balance and warnings ride along.
+    return {**counts, **split}
+
+
+@router.get("/datasets/{int:dataset_id}/suggested-recipe", response=dict)
+def suggested_recipe(request, dataset_id: int):
+    """The cleaning recipe proposed from this version's profile."""
+    dataset = get_dataset_for(request.user, dataset_id, need=Role.VIEWER)
+    return dataset_suggested_recipe(dataset=dataset)
+
+
+@router.post("/datasets/{int:dataset_id}/preview", response=dict)
+def preview(request, dataset_id: int, payload: PreviewIn):
+    """Apply a recipe to the first rows, synchronously: before/after per step."""
+    dataset = get_dataset_for(request.user, dataset_id, need=Role.SCIENTIST)
+    return dataset_preview(dataset=dataset, recipe=payload.recipe)
+
+
+@router.post("/datasets/{int:dataset_id}/prepare", response={202: PrepareOut})
+def prepare(request, dataset_id: int, payload: PrepareIn):
+    """Clean (the suggested recipe when none is given), split and store a new
+    version as a job."""
+    dataset = get_dataset_for(request.user, dataset_id, need=Role.SCIENTIST)
+    prepared, job = dataset_prepare(
+        dataset=dataset, user=request.user, recipe=payload.recipe, split=payload.split
+    )
+    return Status(
+        202,
+        {
+            "dataset": {"id": prepared.pk, "version": prepared.version},
+            "job": {"id": job.id, "status": job.status},
+        },
+    )

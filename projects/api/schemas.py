@@ -94,3 +94,26 @@ class DatasetOut(DatasetSummary):
     profile: dict | None
     analysis: dict | None
     job: JobRef | None
+    recipe: dict | None
+    report: list[dict] | None
+    split: dict | None
+    error: str
+
+
+class PreviewIn(Schema):
+    recipe: dict
+
+
+class PrepareIn(Schema):
+    recipe: dict | None = None
+    split: dict
+
+
+class DatasetRef(Schema):
+    id: int
+    version: int
+
+
+class PrepareOut(Schema):
+    dataset: DatasetRef
+    job: JobRef

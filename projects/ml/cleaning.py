@@ -41,6 +41,7 @@ __all__ = [
     "ROW_REMOVING_OPS",
     "Recipe",
     "apply_recipe",
+    "column_kinds_after",
     "suggest_merges",
     "suggest_recipe",
     "validate_recipe",
@@ -284,12 +285,36 @@ def validate_recipe(recipe: Any, *, columns: dict[str, str]) -> Recipe:
             parsed = Recipe.model_validate(recipe)
         except ValidationError as exc:
             raise spec_error_from_pydantic(exc, tags=OPS) from None
+    column_kinds_after(parsed, columns)
+    return parsed
+
+
+def column_kinds_after(recipe: Recipe, columns: dict[str, str]) -> dict[str, str]:
+    """The columns and kinds a recipe leaves, checking each step on the way.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        A parsed recipe.
+    columns : dict of str to str
+        The input's columns and kinds, as for :func:`validate_recipe`.
+
+    Returns
+    -------
+    dict of str to str
+        The output's columns and kinds.
+
+    Raises
+    ------
+    SpecError
+        As :func:`validate_recipe`.
+    """
     kinds = dict(columns)
     dropped: dict[str, int] = {}
-    for i, step in enumerate(parsed.steps):
+    for i, step in enumerate(recipe.steps):
         if step.enabled:
             _check_step(i, step, kinds, dropped)
-    return parsed
+    return kinds
 
 
 def _fail(i: int, step: _Step, field: str, message: str) -> SpecError:
@@ -442,7 +467,7 @@ def apply_recipe(
     Returns
     -------
     frame : pandas.DataFrame
-        The cleaned data, index reset.
+        The cleaned data; its index is the input's index of the rows kept.
     fitted : Recipe
         The recipe with each step's ``fitted`` values filled in.
     report : list of dict
@@ -499,7 +524,7 @@ def apply_recipe(
         report.append(entry)
         if progress is not None:
             progress(i + 1, total, label)
-    return out.reset_index(drop=True), Recipe(steps=steps), report
+    return out, Recipe(steps=steps), report
 
 
 _LEARNS = frozenset({"impute", "outliers", "rare_categories", "parse_dates"})

@@ -327,7 +327,9 @@ def release_memory() -> None:
 
 
 def read_parquet(
-    path: str | os.PathLike, columns: list[str] | None = None
+    path: str | os.PathLike,
+    columns: list[str] | None = None,
+    head: int | None = None,
 ) -> pd.DataFrame:
     """Read a Parquet file written by :func:`write_parquet` into pandas.
 
@@ -337,19 +339,35 @@ def read_parquet(
         The Parquet file.
     columns : list of str, optional
         Only these columns, in this order; all columns when None.
+    head : int, optional
+        Only the first ``head`` rows, read without decoding the rest of the file.
 
     Returns
     -------
     pandas.DataFrame
         Text columns use pandas' string dtype; dates become ``datetime64``.
     """
-    frame = pd.read_parquet(
-        os.fspath(path),
-        columns=columns,
-        engine="pyarrow",
-        # Dates as datetime64 rather than Python date objects in an object column.
-        to_pandas_kwargs={"date_as_object": False},
-    )
+    # Dates as datetime64 rather than Python date objects in an object column.
+    to_pandas = {"date_as_object": False}
+    if head is not None:
+        parquet = pq.ParquetFile(os.fspath(path))
+        batches = parquet.iter_batches(batch_size=max(head, 1), columns=columns)
+        first = next(batches, None)
+        table = (
+            pa.Table.from_batches([first])
+            if first is not None
+            else parquet.schema_arrow.empty_table()
+        )
+        if columns is None:
+            table = table.select(parquet.schema_arrow.names)
+        frame = table.slice(0, head).to_pandas(**to_pandas)
+    else:
+        frame = pd.read_parquet(
+            os.fspath(path),
+            columns=columns,
+            engine="pyarrow",
+            to_pandas_kwargs=to_pandas,
+        )
     # The Arrow table pandas was converted from is gone; do not keep its pages.
     release_memory()
     return frame

@@ -63,15 +63,8 @@ def dataset_upload(
     except DataFileError as exc:
         raise ValidationError({"file": exc.message}) from exc
 
-    tmp_dir = Path(settings.MEDIA_ROOT) / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(suffix=".parquet", dir=tmp_dir)
-    os.close(fd)
-    stored_name = None
+    stored: dict = {}
     try:
-        sha256, size = write_parquet(table, tmp_name)
-        del table
-        release_memory()
         dataset = Dataset(
             project=project,
             version=0,
@@ -80,28 +73,55 @@ def dataset_upload(
             source_encoding=info.encoding or "",
             source_delimiter=info.delimiter or "",
             upload_bytes=os.path.getsize(path),
-            size_bytes=size,
-            sha256=sha256,
             n_rows=info.n_rows,
             n_columns=info.n_columns,
             schema=info.schema,
             created_by=user,
         )
-        key = dataset.file.field.upload_to(dataset, "data.parquet")
-        with open(tmp_name, "rb") as fh:
-            stored_name = default_storage.save(key, File(fh))
-        dataset.file.name = stored_name
-        dataset, job = _dataset_save_new_version(dataset=dataset, user=user)
+        stored = dataset_store_table(dataset, table)
+        del table
+        release_memory()
+        for name, value in stored.items():
+            setattr(dataset, name, value)
+        dataset, job = dataset_save_new_version(
+            dataset=dataset,
+            user=user,
+            job_kind="profile",
+            verb="dataset.uploaded",
+            data={"name": dataset.original_name},
+        )
     except BaseException:
-        if stored_name:
-            default_storage.delete(stored_name)
+        if stored:
+            default_storage.delete(stored["file"])
         raise
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
     return dataset, job
 
 
-def _dataset_save_new_version(*, dataset: Dataset, user) -> tuple[Dataset, Job]:
+def dataset_store_table(dataset: Dataset, table) -> dict:
+    """Write a table as the dataset's Parquet file in storage.
+
+    Returns the Dataset fields to set: ``file`` (the storage name), ``sha256`` and
+    ``size_bytes``. The bytes are written to a temporary file first, so storage
+    only ever holds complete files.
+    """
+    tmp_dir = Path(settings.MEDIA_ROOT) / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(suffix=".parquet", dir=tmp_dir)
+    os.close(fd)
+    try:
+        sha256, size = write_parquet(table, tmp_name)
+        key = dataset.file.field.upload_to(dataset, "data.parquet")
+        with open(tmp_name, "rb") as fh:
+            name = default_storage.save(key, File(fh))
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return {"file": name, "sha256": sha256, "size_bytes": size}
+
+
+def dataset_save_new_version(
+    *, dataset: Dataset, user, job_kind: str, verb: str, data: dict
+) -> tuple[Dataset, Job]:
+    """Save a new version with the next number and start its job, atomically."""
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -112,7 +132,7 @@ def _dataset_save_new_version(*, dataset: Dataset, user) -> tuple[Dataset, Job]:
                 dataset.full_clean(exclude=["file"])
                 dataset.save()
                 job = job_create(
-                    kind="profile",
+                    kind=job_kind,
                     project=dataset.project,
                     subject_type="dataset",
                     subject_id=dataset.pk,
@@ -120,14 +140,10 @@ def _dataset_save_new_version(*, dataset: Dataset, user) -> tuple[Dataset, Job]:
                 )
                 audit_record(
                     actor=user,
-                    verb="dataset.uploaded",
+                    verb=verb,
                     obj=dataset,
                     project=dataset.project,
-                    data={
-                        "version": dataset.version,
-                        "sha256": dataset.sha256,
-                        "name": dataset.original_name,
-                    },
+                    data={"version": dataset.version, "sha256": dataset.sha256, **data},
                 )
             return dataset, job
         except IntegrityError:
@@ -139,9 +155,9 @@ def _dataset_save_new_version(*, dataset: Dataset, user) -> tuple[Dataset, Job]:
 
 
 def dataset_load_frame(
-    dataset: Dataset, columns: list[str] | None = None
+    dataset: Dataset, columns: list[str] | None = None, head: int | None = None
 ) -> pd.DataFrame:
-    """The dataset's rows as a DataFrame, read from storage."""
+    """The dataset's rows (or its first ``head`` rows) as a DataFrame."""
     if not default_storage.exists(dataset.file.name):
         raise JobError(
             f"The stored file of version {dataset.version} is missing from storage "
@@ -152,13 +168,13 @@ def dataset_load_frame(
     except NotImplementedError:
         local = None
     if local is not None:
-        return read_parquet(local, columns=columns)
+        return read_parquet(local, columns=columns, head=head)
     with tempfile.NamedTemporaryFile(suffix=".parquet") as tmp:
         with default_storage.open(dataset.file.name, "rb") as src:
             for chunk in iter(lambda: src.read(1024 * 1024), b""):
                 tmp.write(chunk)
         tmp.flush()
-        return read_parquet(tmp.name, columns=columns)
+        return read_parquet(tmp.name, columns=columns, head=head)
 
 
 def _analysis(project: Project, df: pd.DataFrame) -> dict | None:

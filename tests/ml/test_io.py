@@ -849,6 +849,24 @@ def test_it_round_trips_an_uploaded_table_through_parquet(tmp_path):
     ]
 
 
+def test_it_reads_only_the_first_rows_when_asked(tmp_path):
+    path = tmp_path / "out.parquet"
+    ids = list(range(1000))
+    write_parquet(pa.table({"id": ids, "t": [f"v{i}" for i in ids]}), path)
+
+    head = read_parquet(path, head=7)
+    assert head["id"].tolist() == ids[:7]
+    assert str(head["t"].dtype) == str(read_parquet(path)["t"].dtype)
+    assert read_parquet(path, head=5000)["id"].tolist() == ids
+    assert read_parquet(path, columns=["t"], head=2).columns.tolist() == ["t"]
+
+
+def test_it_reads_the_head_of_an_empty_table(tmp_path):
+    path = tmp_path / "empty.parquet"
+    write_parquet(pa.table({"id": pa.array([], pa.int64())}), path)
+    assert read_parquet(path, head=3).columns.tolist() == ["id"]
+
+
 def test_it_never_imports_django():
     code = (
         "import sys, projects.ml.io; "
