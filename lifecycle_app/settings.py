@@ -180,6 +180,9 @@ FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 DATASET_MAX_ROWS = env_int("DATASET_MAX_ROWS", 20_000_000)
 DATASET_MAX_COLUMNS = env_int("DATASET_MAX_COLUMNS", 2_000)
 PROFILE_SAMPLE_ROWS = env_int("PROFILE_SAMPLE_ROWS", 200_000)
+# Step 4: a feature spec may produce at most this many model inputs (one-hot of an
+# identifier is refused with the column named).
+FEATURES_MAX_OUT = env_int("FEATURES_MAX_OUT", 2_000)
 
 
 def _redis_url_with_timeouts(url: str) -> str:
