@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from tests.views.conftest import (  # noqa: F401
+    _fast_passwords,
+    churn_csv,
+    profile_jobs,
+    ready_dataset,
+)
