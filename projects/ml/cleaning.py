@@ -566,8 +566,15 @@ def _spread(codes: np.ndarray, values: np.ndarray, fill: Any) -> np.ndarray:
 
 
 def _map_uniques(series: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """Apply a vectorised string function to the distinct values only, then spread."""
-    codes, uniques = pd.factorize(_text(series))
+    """Apply a vectorised string function to the distinct values only, then spread.
+
+    Arrow-backed text is fast enough whole (the string kernels run in C++), and
+    rebuilding it from Python objects would cost more than it saves.
+    """
+    text = _text(series)
+    if getattr(text.dtype, "storage", None) == "pyarrow":
+        return fn(text)
+    codes, uniques = pd.factorize(text)
     mapped = fn(pd.Series(uniques, dtype="str"))
     values = mapped.to_numpy(dtype=object, na_value=np.nan)
     taken = _spread(codes, values, np.nan)
@@ -644,8 +651,17 @@ def _apply_impute(df, step, refit):
         df,
         fitted,
         n_missing,
-        f"Filled {n_missing:,} missing {name!r} with {value!r}.",
+        f"Filled {n_missing:,} missing {name!r} with {_shown(value)}.",
     )
+
+
+def _shown(value: Any) -> str:
+    # The stored value keeps full precision; the summary line is for people.
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return repr(value)
 
 
 def _fill_value(s: pd.Series, step: Any) -> Any:

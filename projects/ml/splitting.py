@@ -532,12 +532,27 @@ def _class_balance(
     return balance, warns
 
 
+def _row_hashes(df: pd.DataFrame) -> np.ndarray:
+    try:
+        return pd.util.hash_pandas_object(df, index=False).to_numpy()
+    except TypeError:  # unhashable cells (lists, dicts): compare their text
+        return pd.util.hash_pandas_object(df.astype(str), index=False).to_numpy()
+
+
 def _duplicates_across(df: pd.DataFrame, codes: np.ndarray) -> tuple[int, int]:
     """Rows whose exact copy sits in another split, and their distinct values."""
-    try:
-        hashes = pd.util.hash_pandas_object(df, index=False).to_numpy()
-    except TypeError:  # unhashable cells (lists, dicts): compare their text
-        hashes = pd.util.hash_pandas_object(df.astype(str), index=False).to_numpy()
+    # Hashing text columns is most of the cost: rows equal on every column are equal
+    # on the numeric ones, so only rows repeating there are hashed in full.
+    cheap = [c for c in df.columns if df[c].dtype.kind in "biufmM"]
+    if cheap and len(cheap) < df.shape[1]:
+        _, inverse, counts = np.unique(
+            _row_hashes(df[cheap]), return_inverse=True, return_counts=True
+        )
+        candidates = np.flatnonzero(counts[inverse] > 1)
+        if not candidates.size:
+            return 0, 0
+        df, codes = df.iloc[candidates], codes[candidates]
+    hashes = _row_hashes(df)
     uniq, inverse = np.unique(hashes, return_inverse=True)
     if uniq.size == hashes.size:
         return 0, 0
