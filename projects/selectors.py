@@ -47,7 +47,7 @@ STEPS: tuple[Step, ...] = (
         "Cleaning & preparation",
         "A suggested, editable recipe of cleaning steps, previewed and applied as "
         "a job; the train / validation / test split.",
-        False,
+        True,
     ),
     Step(
         4,
@@ -122,11 +122,30 @@ def latest_dataset(project: Project) -> Dataset | None:
     )
 
 
+def _uploaded(project: Project, latest: Dataset | None) -> Dataset | None:
+    """The latest uploaded version: prepared versions (with a parent) are step 3's
+    output and say nothing about whether step 2 is done."""
+    if latest is None or latest.parent_id is None:
+        return latest
+    return (
+        Dataset.objects.filter(project=project, parent__isnull=True)
+        .order_by("-version")
+        .first()
+    )
+
+
 def project_steps(project: Project, latest: Dataset | None) -> list[Step]:
     """Every wizard step with its state for this project."""
-    data_ready = latest is not None and latest.status == DatasetStatus.READY
+    uploaded = _uploaded(project, latest)
+    data_ready = uploaded is not None and uploaded.status == DatasetStatus.READY
     target_ok = not project.needs_target or bool(project.target_column)
     data_done = data_ready and target_ok
+    prepared = (
+        data_done
+        and Dataset.objects.filter(
+            project=project, parent__isnull=False, status=DatasetStatus.READY
+        ).exists()
+    )
     steps: list[Step] = []
     for step in STEPS:
         url = reverse("projects:step", args=[project.slug, step.slug])
@@ -136,15 +155,17 @@ def project_steps(project: Project, latest: Dataset | None) -> list[Step]:
             state, waits = ("done" if data_done else "current"), ""
         elif step.number == 3 and not data_done:
             state = "waiting"
-            if latest is None:
+            if uploaded is None:
                 waits = "a data set (step 2)"
             elif not data_ready:
                 waits = "the data profile (step 2)"
             else:
                 waits = "a target column (step 2)"
+        elif step.number == 3:
+            state, waits = ("done" if prepared else "current"), ""
         else:
             previous = STEPS[step.number - 2]
-            state = "waiting" if not data_done else "planned"
+            state = "planned" if prepared else "waiting"
             waits = f"step {previous.number}, {previous.title}"
         steps.append(replace(step, state=state, waits_for=waits, url=url))
     return steps

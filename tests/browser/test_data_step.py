@@ -125,7 +125,7 @@ def test_it_walks_a_new_user_through_problem_and_data(
     ui.wait_for_charts("#target", at_least=2)
     expect(page.locator(".contract")).to_contain_text("target: churned")
     expect(steps.nth(1)).to_have_class(re.compile(r"\bst-done\b"))
-    expect(steps.nth(2)).to_have_class(re.compile(r"\bst-planned\b"))
+    expect(steps.nth(2)).to_have_class(re.compile(r"\bst-current\b"))
     ui.shot("target analysed")
 
     # Step 1: a sensitive attribute; its group sizes appear on step 2.
@@ -270,7 +270,7 @@ def test_it_shows_a_failed_job_with_retry(
     reason = failed.locator(".error").inner_text()
     retry = failed.get_by_role("button", name="Retry")
     expect(retry).to_be_visible()
-    expect(page.locator("#versions .badge")).to_have_text("Profiling failed")
+    expect(page.locator("#versions .badge")).to_have_text("Failed")
     ui.shot("profile failed")
 
     shutil.move(backup, stored)

@@ -75,10 +75,29 @@ ROUTES: dict[str, list[tuple[str, dict[str, int]]]] = {
         ("/api/projects/{project_id}/datasets", scoped(API, 200))
     ],
     "api/datasets/<int:dataset_id>": [("/api/datasets/{dataset_id}", scoped(API, 200))],
+    # The world's data set is not profiled yet: members are told so (400).
+    "api/datasets/<int:dataset_id>/suggested-recipe": [
+        ("/api/datasets/{dataset_id}/suggested-recipe", scoped(API, 400))
+    ],
+    "api/datasets/<int:dataset_id>/suggested-features": [
+        ("/api/datasets/{dataset_id}/suggested-features", scoped(API, 400))
+    ],
+    "api/projects/<int:project_id>/feature-spec": [
+        ("/api/projects/{project_id}/feature-spec", scoped(API, 200))
+    ],
     "api/jobs/<uuidstr:job_id>": [("/api/jobs/{job_id}", scoped(API, 200))],
     # POST-only: a GET is refused before anyone is asked who they are.
     "api/jobs/<uuidstr:job_id>/cancel": [("/api/jobs/{job_id}/cancel", everyone(405))],
     "api/jobs/<uuidstr:job_id>/retry": [("/api/jobs/{job_id}/retry", everyone(405))],
+    "api/datasets/<int:dataset_id>/preview": [
+        ("/api/datasets/{dataset_id}/preview", everyone(405))
+    ],
+    "api/datasets/<int:dataset_id>/prepare": [
+        ("/api/datasets/{dataset_id}/prepare", everyone(405))
+    ],
+    "api/datasets/<int:dataset_id>/features/preview": [
+        ("/api/datasets/{dataset_id}/features/preview", everyone(405))
+    ],
 }
 
 

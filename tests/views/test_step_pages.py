@@ -82,7 +82,10 @@ def test_it_says_planned_steps_are_not_built_once_the_data_is_done(
     project.target_column = "churn"
     project.save()
     response = client_for(owner).get(_url(project, "features"))
-    assert "This step is not built yet. It will follow step 3" in response.text
+    # Step 4 now waits for a prepared version (step 3).
+    assert (
+        "This step is waiting for step 3, Cleaning &amp; preparation." in response.text
+    )
 
 
 @pytest.mark.parametrize("step", PLANNED)
