@@ -92,6 +92,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -193,6 +194,15 @@ class NumericSpec(_Strict):
     scaler: Scaler = "standard"
     transform: Literal["none", "log", "yeo-johnson"] = "none"
     bins: int | None = Field(None, ge=2, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bins_replace_scaling(cls, data: Any) -> Any:
+        # Bins without a scaler mean "no scaler": spell it out, so that the stored
+        # spec validates again as it is.
+        if isinstance(data, dict) and data.get("bins") is not None:
+            data = {"scaler": "none", **data}
+        return data
 
 
 class CategoricalSpec(_Strict):

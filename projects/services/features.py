@@ -38,10 +38,18 @@ def _ready_kinds(dataset: Dataset) -> dict[str, str]:
 
 def dataset_suggested_features(*, dataset: Dataset) -> dict:
     """The feature spec proposed from a version's profile."""
-    _ready_kinds(dataset)
+    kinds = _ready_kinds(dataset)
     project = dataset.project
+    # Suggest from the kinds as stored (text dates are text until step 3 parses
+    # them), so the suggestion always passes validation.
+    profile = {
+        **dataset.profile,
+        "columns": [
+            {**c, "kind": kinds[c["name"]]} for c in dataset.profile["columns"]
+        ],
+    }
     return suggest_features(
-        dataset.profile,
+        profile,
         target=project.target_column or None,
         task_type=project.task_type,
     )

@@ -167,3 +167,24 @@ def test_it_lets_a_viewer_read_but_not_write(
         stranger.get(f"/api/datasets/{prepared.pk}/suggested-features").status_code
         == 404
     )
+
+
+def test_it_suggests_a_spec_that_validates_when_dates_are_stored_as_text(
+    sci, project, owner, tmp_path, profile_jobs
+):
+    from projects.services.datasets import dataset_upload
+
+    path = tmp_path / "dates.csv"
+    path.write_text(
+        "when,x\n" + "".join(f"2021/01/{d:02d},{d}\n" for d in range(1, 29))
+    )
+    with profile_jobs():
+        dataset, _ = dataset_upload(
+            project=project, user=owner, path=path, filename="dates.csv"
+        )
+    spec = sci.get(f"/api/datasets/{dataset.pk}/suggested-features").json()
+    assert spec["columns"]["when"]["kind"] != "datetime"
+    response = send(
+        sci, "post", f"/api/datasets/{dataset.pk}/features/preview", {"spec": spec}
+    )
+    assert response.status_code == 200, response.content

@@ -774,3 +774,16 @@ def test_it_refuses_features_whose_output_names_collide():
         "columns: 'city' and 'city_a' would both produce a feature named 'city_a'; "
         "rename or drop one of them."
     )
+
+
+def test_it_stores_bins_as_replacing_the_scaler_so_the_spec_validates_again():
+    spec = {"columns": {"x": {"kind": "numeric", "bins": 4}}}
+    first = validate_features(
+        spec, columns={"x": "numeric"}, target=None, task_type="clustering"
+    )
+    stored = first.model_dump(mode="json")
+    assert stored["columns"]["x"]["scaler"] == "none"
+    again = validate_features(
+        stored, columns={"x": "numeric"}, target=None, task_type="clustering"
+    )
+    assert again.model_dump(mode="json") == stored
