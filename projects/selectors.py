@@ -54,7 +54,7 @@ STEPS: tuple[Step, ...] = (
         "features",
         "Feature engineering",
         "A per-column transformer spec compiled into a scikit-learn ColumnTransformer.",
-        False,
+        True,
     ),
     Step(
         5,
@@ -146,6 +146,7 @@ def project_steps(project: Project, latest: Dataset | None) -> list[Step]:
             project=project, parent__isnull=False, status=DatasetStatus.READY
         ).exists()
     )
+    features_done = prepared and bool(project.feature_spec)
     steps: list[Step] = []
     for step in STEPS:
         url = reverse("projects:step", args=[project.slug, step.slug])
@@ -163,9 +164,11 @@ def project_steps(project: Project, latest: Dataset | None) -> list[Step]:
                 waits = "a target column (step 2)"
         elif step.number == 3:
             state, waits = ("done" if prepared else "current"), ""
+        elif step.number == 4 and prepared:
+            state, waits = ("done" if features_done else "current"), ""
         else:
             previous = STEPS[step.number - 2]
-            state = "planned" if prepared else "waiting"
+            state = "planned" if features_done else "waiting"
             waits = f"step {previous.number}, {previous.title}"
         steps.append(replace(step, state=state, waits_for=waits, url=url))
     return steps

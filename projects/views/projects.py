@@ -10,7 +10,7 @@ from projects.forms import ProjectForm
 from projects.models import Role
 from projects.selectors import latest_dataset, project_steps, projects_for_list
 from projects.services.projects import project_create
-from projects.views import data, prepare, problem
+from projects.views import data, features, prepare, problem
 from projects.views.common import render_step, step_exists, submit
 
 
@@ -53,6 +53,8 @@ def step(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
         return data.data_step(request, slug)
     if step_slug == "prepare":
         return prepare.prepare_step(request, slug)
+    if step_slug == "features":
+        return features.features_step(request, slug)
     project = get_project_for(request.user, slug, need=Role.VIEWER)
     if request.method == "POST":
         return HttpResponse("This step takes no input yet.", status=405)

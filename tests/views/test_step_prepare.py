@@ -290,7 +290,7 @@ def test_it_applies_the_recipe_and_shows_the_new_version(
     assert "140 / 30 / 30" in row
     # The stepper: step 3 is done, step 4 is next.
     assert re.search(r'class="st st-done[^"]*">\s*<a href="[^"]*/prepare/"', html)
-    assert re.search(r'class="st st-planned">\s*<a href="[^"]*/features/"', html)
+    assert re.search(r'class="st st-current">\s*<a href="[^"]*/features/"', html)
 
 
 def test_it_starts_the_next_edit_from_the_recipe_last_applied(
