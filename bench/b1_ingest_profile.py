@@ -39,7 +39,9 @@ from bench.common import (  # noqa: E402
     fmt_s,
     generate_table_csv,
     machine_info,
+    ratio,
     repeat_interleaved,
+    verdict,
     versions,
     worker_report,
     write_section,
@@ -211,14 +213,6 @@ def run_all(args: argparse.Namespace) -> dict[str, Measurement]:
     return results
 
 
-def ratio(a: float, b: float) -> float:
-    return a / b if b else float("nan")
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "**not met**"
-
-
 def render(results: dict[str, Measurement], args: argparse.Namespace) -> str:
     ours, pandas_, floor = results["ours"], results["pandas"], results["floor"]
     ydata = results.get("ydata")
@@ -284,16 +278,16 @@ def render(results: dict[str, Measurement], args: argparse.Namespace) -> str:
     )
     for label, m in rows_def:
         lines.append(
-            f"| {label} | {fmt_s(m.work_s)} | {_spread(m)} | {fmt_s(m.wall_s)} | "
+            f"| {label} | {fmt_s(m.work_s)} | {m.work_spread} | {fmt_s(m.wall_s)} | "
             f"{fmt_bytes(m.peak_rss_bytes)} | {ratio(m.peak_rss_bytes, frame):.1f}x | "
             f"{ratio(m.work_s, ours.work_s):.2f}x |"
         )
     phases = ", ".join(
-        f"{k.removesuffix('_s')} {fmt_s(_median_key(ours, k))}"
+        f"{k.removesuffix('_s')} {fmt_s(ours.median_of(k))}"
         for k in ("read_s", "write_s", "load_s", "profile_s")
     )
     above = ours.peak_rss_bytes - ours.import_rss_bytes
-    ingest = sum(_median_key(ours, k) for k in ("read_s", "write_s", "load_s"))
+    ingest = sum(ours.median_of(k) for k in ("read_s", "write_s", "load_s"))
     lines += [
         "",
         f"Ours by phase (medians): {phases}. Memory after imports, before any work: "
@@ -344,17 +338,6 @@ def render(results: dict[str, Measurement], args: argparse.Namespace) -> str:
             "has renamed it fg-data-profiling; it still requires pandas<3.)",
         ]
     return "\n".join(lines) + "\n"
-
-
-def _spread(m: Measurement) -> str:
-    works = [r.report["work_s"] for r in m.runs]
-    return f"{min(works):.2f}-{max(works):.2f} s"
-
-
-def _median_key(m: Measurement, key: str) -> float:
-    import statistics
-
-    return statistics.median(r.report[key] for r in m.runs)
 
 
 def main(argv: list[str] | None = None) -> int:

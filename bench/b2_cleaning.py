@@ -54,7 +54,9 @@ from bench.common import (  # noqa: E402
     generate_table_csv,
     machine_info,
     measure,
+    ratio,
     repeat_interleaved,
+    verdict,
     versions,
     worker_report,
     write_section,
@@ -419,23 +421,6 @@ def run_all(args: argparse.Namespace) -> tuple[dict[str, Measurement], dict]:
     return results, check
 
 
-def ratio(a: float, b: float) -> float:
-    return a / b if b else float("nan")
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "**not met**"
-
-
-def _spread(m: Measurement) -> str:
-    works = [r.report["work_s"] for r in m.runs]
-    return f"{min(works):.2f}-{max(works):.2f} s"
-
-
-def _median_key(m: Measurement, key: str) -> float:
-    return statistics.median(r.report[key] for r in m.runs)
-
-
 def _step_medians(m: Measurement) -> list[dict]:
     """Ours' recipe steps with each step's median seconds over the runs."""
     first = m.runs[0].report["steps"]
@@ -527,9 +512,9 @@ def render(
          "split)", pandas_),
     ]  # fmt: skip
     for label, m in rows_def:
-        above = m.peak_rss_bytes - _median_key(m, "rss_after_read")
+        above = m.peak_rss_bytes - m.median_of("rss_after_read")
         lines.append(
-            f"| {label} | {fmt_s(m.work_s)} | {_spread(m)} | {fmt_s(m.wall_s)} | "
+            f"| {label} | {fmt_s(m.work_s)} | {m.work_spread} | {fmt_s(m.wall_s)} | "
             f"{fmt_bytes(m.peak_rss_bytes)} | {fmt_bytes(above)} | "
             f"{ratio(m.work_s, pandas_.work_s):.2f}x |"
         )
@@ -538,7 +523,7 @@ def render(
     ours_phase = dict.fromkeys(PHASES, 0.0)
     for step in steps:
         ours_phase[PHASE_OF_OP[step["op"]]] += step["seconds"]
-    ours_phase["split"] = _median_key(ours, "split_s")
+    ours_phase["split"] = ours.median_of("split_s")
     runner = statistics.median(
         r.report["validate_s"]
         + r.report["apply_s"]
@@ -554,7 +539,7 @@ def render(
         "| --- | ---: | ---: | ---: |",
     ]
     for phase in PHASES:
-        theirs = _median_key(pandas_, f"{phase}_s")
+        theirs = pandas_.median_of(f"{phase}_s")
         lines.append(
             f"| {phase} | {_fmt_ms(ours_phase[phase])} | {_fmt_ms(theirs)} | "
             f"{ratio(ours_phase[phase], theirs):.2f}x |"

@@ -161,6 +161,23 @@ class Measurement:
     def extra(self, key: str):
         return self.runs[-1].report.get(key)
 
+    def median_of(self, key: str) -> float:
+        """Median of one value the worker reported (e.g. a phase's seconds)."""
+        return self._median(lambda r: r.report[key])
+
+    @property
+    def work_spread(self) -> str:
+        works = [r.report["work_s"] for r in self.runs]
+        return f"{min(works):.2f}-{max(works):.2f} s"
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
 
 def measure(argv: Sequence[str], *, env: dict | None = None, cwd: Path = ROOT) -> Run:
     """Run ``argv`` in a fresh process; return wall time, peak RSS and its report.

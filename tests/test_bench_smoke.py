@@ -8,16 +8,16 @@ import sys
 from tests.conftest import BASE_DIR
 
 
-def test_it_runs_the_ingest_and_profile_benchmark_on_tiny_data(tmp_path):
+def smoke(script: str, *flags: str, workdir) -> str:
     result = subprocess.run(
         [
             sys.executable,
-            "bench/b1_ingest_profile.py",
+            script,
             "--smoke",
-            "--no-ydata",
             "--no-docs",
             "--workdir",
-            str(tmp_path),
+            str(workdir),
+            *flags,
         ],
         cwd=BASE_DIR,
         capture_output=True,
@@ -25,24 +25,15 @@ def test_it_runs_the_ingest_and_profile_benchmark_on_tiny_data(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "ours" in result.stdout
+    return result.stdout
+
+
+def test_it_runs_the_ingest_and_profile_benchmark_on_tiny_data(tmp_path):
+    out = smoke("bench/b1_ingest_profile.py", "--no-ydata", workdir=tmp_path)
+    assert "ours" in out
 
 
 def test_it_runs_the_cleaning_recipe_benchmark_on_tiny_data(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/b2_cleaning.py",
-            "--smoke",
-            "--no-docs",
-            "--workdir",
-            str(tmp_path),
-        ],
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "ours" in result.stdout
-    assert "Same output: **yes**" in result.stdout
+    out = smoke("bench/b2_cleaning.py", workdir=tmp_path)
+    assert "ours" in out
+    assert "Same output: **yes**" in out

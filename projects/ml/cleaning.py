@@ -38,7 +38,6 @@ from projects.ml.profiling import MISSING_TOKENS
 
 __all__ = [
     "OPS",
-    "ROW_REMOVING_OPS",
     "Recipe",
     "apply_recipe",
     "column_kinds_after",
@@ -235,16 +234,13 @@ OPS: dict[str, str] = {
 }
 
 
-def _removes_rows(step: _Step) -> bool:
-    op = step.op  # type: ignore[attr-defined]
-    if op == "impute":
-        return step.strategy == "drop_rows"  # type: ignore[attr-defined]
-    if op == "outliers":
-        return step.action == "remove"  # type: ignore[attr-defined]
-    return op in ROW_REMOVING_OPS
-
-
-ROW_REMOVING_OPS = frozenset({"deduplicate", "filter_rows"})
+def _removes_rows(step: Any) -> bool:
+    """Steps skipped at serving: a prediction request needs every row answered."""
+    if step.op == "impute":
+        return step.strategy == "drop_rows"
+    if step.op == "outliers":
+        return step.action == "remove"
+    return step.op in ("deduplicate", "filter_rows")
 
 
 # ---------------------------------------------------------------------------
@@ -533,8 +529,6 @@ _LEARNS = frozenset({"impute", "outliers", "rare_categories", "parse_dates"})
 def _columns_of(step: Any) -> list[str]:
     if hasattr(step, "column"):
         return [step.column]
-    if step.op == "deduplicate":
-        return []
     return list(getattr(step, "columns", None) or [])
 
 

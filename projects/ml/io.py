@@ -358,9 +358,7 @@ def read_parquet(
             if first is not None
             else parquet.schema_arrow.empty_table()
         )
-        if columns is None:
-            table = table.select(parquet.schema_arrow.names)
-        frame = table.slice(0, head).to_pandas(**to_pandas)
+        frame = table.to_pandas(**to_pandas)
     else:
         frame = pd.read_parquet(
             os.fspath(path),

@@ -17,28 +17,19 @@ from projects.ml.features import preview_features, suggest_features, validate_fe
 from projects.models import Dataset, Project
 from projects.services.audit import audit_record
 from projects.services.datasets import dataset_load_frame
-from projects.services.preparation import SPLIT_COLUMN, stored_kinds
+from projects.services.preparation import (
+    SPLIT_COLUMN,
+    dataset_kinds,
+    spec_validation_error,
+)
 
 # Rows of the training split a preview is fitted on (a seeded sample above this).
 PREVIEW_FIT_ROWS = 20_000
 
 
-def _spec_error(exc: SpecError) -> ValidationError:
-    field = exc.field if exc.field.startswith("spec") else f"spec.{exc.field}"
-    return ValidationError({field: exc.message})
-
-
-def _ready_kinds(dataset: Dataset) -> dict[str, str]:
-    if dataset.status != "ready" or not dataset.profile:
-        raise ValidationError(
-            {"dataset": f"Version {dataset.version} is not ready yet; wait for it."}
-        )
-    return stored_kinds(dataset.profile)
-
-
 def dataset_suggested_features(*, dataset: Dataset) -> dict:
     """The feature spec proposed from a version's profile."""
-    kinds = _ready_kinds(dataset)
+    kinds = dataset_kinds(dataset)
     project = dataset.project
     # Suggest from the kinds as stored (text dates are text until step 3 parses
     # them), so the suggestion always passes validation.
@@ -60,12 +51,12 @@ def features_validate(*, dataset: Dataset, spec: Any):
     try:
         return validate_features(
             spec,
-            columns=_ready_kinds(dataset),
+            columns=dataset_kinds(dataset),
             target=project.target_column or None,
             task_type=project.task_type,
         )
     except SpecError as exc:
-        raise _spec_error(exc) from None
+        raise spec_validation_error(exc, "spec") from None
 
 
 def dataset_features_preview(*, dataset: Dataset, spec: Any) -> dict:
@@ -94,7 +85,7 @@ def dataset_features_preview(*, dataset: Dataset, spec: Any) -> dict:
             max_features_out=settings.FEATURES_MAX_OUT,
         )
     except SpecError as exc:
-        raise _spec_error(exc) from None
+        raise spec_validation_error(exc, "spec") from None
     return {**out, "fit_rows": len(frame), "fitted_on": "train" if has_split else "all"}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from django.conf import settings
@@ -44,14 +45,16 @@ SUGGEST_ROWS = 100_000
 PREVIEW_SAMPLE_ROWS = 20
 
 
-def _spec_error(exc: SpecError, prefix: str = "") -> ValidationError:
+def spec_validation_error(exc: SpecError, prefix: str) -> ValidationError:
+    """A recipe, split or feature spec error as a form/API error on ``prefix.field``."""
     field = exc.field
     if prefix and field != prefix and not field.startswith(f"{prefix}."):
         field = f"{prefix}.{field}"
     return ValidationError({field: exc.message})
 
 
-def _kinds(dataset: Dataset) -> dict[str, str]:
+def dataset_kinds(dataset: Dataset) -> dict[str, str]:
+    """The stored column kinds of a profiled version; refuses one not ready yet."""
     if dataset.status != DatasetStatus.READY or not dataset.profile:
         raise ValidationError(
             {
@@ -76,7 +79,7 @@ def stored_kinds(profile: dict) -> dict[str, str]:
 
 def dataset_suggested_recipe(*, dataset: Dataset) -> dict:
     """The recipe the page proposes for a profiled version."""
-    _kinds(dataset)
+    dataset_kinds(dataset)
     project = dataset.project
     df = dataset_load_frame(dataset, head=SUGGEST_ROWS)
     return suggest_recipe(
@@ -87,11 +90,11 @@ def dataset_suggested_recipe(*, dataset: Dataset) -> dict:
     )
 
 
-def _validated(dataset: Dataset, recipe: Any):
+def _validated(recipe: Any, kinds: dict[str, str]):
     try:
-        return validate_recipe(recipe, columns=_kinds(dataset))
+        return validate_recipe(recipe, columns=kinds)
     except SpecError as exc:
-        raise _spec_error(exc, "recipe") from None
+        raise spec_validation_error(exc, "recipe") from None
 
 
 def dataset_preview(*, dataset: Dataset, recipe: Any) -> dict:
@@ -99,13 +102,13 @@ def dataset_preview(*, dataset: Dataset, recipe: Any) -> dict:
 
     Returns the per-step report and a few rows, changed cells marked, for the page.
     """
-    parsed = _validated(dataset, recipe)
+    parsed = _validated(recipe, dataset_kinds(dataset))
     before = dataset_load_frame(dataset, head=PREVIEW_ROWS)
     before = before.drop(columns=[SPLIT_COLUMN], errors="ignore")
     try:
         after, _fitted, report = apply_recipe(before, parsed)
     except SpecError as exc:
-        raise _spec_error(exc, "recipe") from None
+        raise spec_validation_error(exc, "recipe") from None
     return {
         "rows_in": len(before),
         "rows_out": len(after),
@@ -122,8 +125,8 @@ def _changed_rows(before: pd.DataFrame, after: pd.DataFrame) -> dict:
     new = after[common].astype("str")
     changed = (old != new).to_numpy()
     added = [c for c in after.columns if c not in before.columns]
-    order = sorted(range(len(after)), key=lambda i: not changed[i].any())
-    rows = order[:PREVIEW_SAMPLE_ROWS]
+    # Stable: rows with a change first, each group in its original order.
+    rows = np.argsort(~changed.any(axis=1), kind="stable")[:PREVIEW_SAMPLE_ROWS]
     columns = common + added
     shown = after.iloc[rows][columns]
     return {
@@ -151,8 +154,8 @@ def dataset_prepare(
     project = dataset.project
     if recipe is None:
         recipe = dataset_suggested_recipe(dataset=dataset)
-    parsed = _validated(dataset, recipe)
-    kinds = _kinds(dataset)
+    kinds = dataset_kinds(dataset)
+    parsed = _validated(recipe, kinds)
     # The split sees the columns as the recipe leaves them.
     after = column_kinds_after(parsed, kinds)
     target = project.target_column or None
@@ -166,7 +169,7 @@ def dataset_prepare(
         )
         _check_stratification(dataset, spec, target, project.task_type)
     except SpecError as exc:
-        raise _spec_error(exc, "split") from None
+        raise spec_validation_error(exc, "split") from None
     prepared = Dataset(
         project=project,
         version=0,

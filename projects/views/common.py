@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from pydantic.fields import PydanticUndefined
 
-from projects.models import Project
+from projects.models import Dataset, Project
 from projects.selectors import STEP_BY_SLUG, latest_dataset, project_steps
 from projects.services.jobs import QueueUnavailable
 
@@ -58,3 +60,60 @@ def submit(form: forms.Form, call: Callable[[dict], Any]) -> tuple[Any, int]:
     except QueueUnavailable as exc:
         form.add_error(None, exc.message)
         return None, 503
+
+
+# ---------------------------------------------------------------------------
+# Shared by the editors of recipes (step 3) and feature specs (step 4): both keep
+# a JSON document in a hidden field and draw inputs from its pydantic models.
+# ---------------------------------------------------------------------------
+
+
+def model_field_choices(model: type, name: str) -> list[str]:
+    """The choices of a ``Literal`` field (or of a list of one), as text."""
+    annotation = model.model_fields[name].annotation
+    if get_origin(annotation) is Literal:
+        return [str(c) for c in get_args(annotation)]
+    for arg in get_args(annotation):  # list[Literal[...]], Literal[...] | None
+        if get_origin(arg) is Literal:
+            return [str(c) for c in get_args(arg)]
+    return []
+
+
+def model_field_default(model: type, name: str) -> Any:
+    info = model.model_fields[name]
+    if info.default_factory is not None:
+        return info.default_factory()
+    if info.default is PydanticUndefined:
+        return None
+    return info.default
+
+
+def parse_json_object(
+    text: str, *, field: str, label: str, needs: str
+) -> tuple[Any, dict[str, str]]:
+    """The hidden field's JSON object, or ``(None, {field: message})``."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None, {field: f"The {label} could not be read (not valid JSON)."}
+    if not isinstance(value, dict):
+        return None, {field: f"The {label} must be a JSON object with {needs}."}
+    return value, {}
+
+
+def error_messages(exc: ValidationError) -> dict[str, str]:
+    """A service's ValidationError as one message per (dotted) field."""
+    return {field: " ".join(errors) for field, errors in exc.message_dict.items()}
+
+
+def pick_version(
+    ready: list[Dataset], wanted: str | None, *, prepared: bool
+) -> Dataset | None:
+    """The version asked for (``?version=N``), else the latest ready one that is
+    prepared (``prepared=True``) or uploaded, else the latest ready one."""
+    if wanted:
+        chosen = next((d for d in ready if str(d.version) == wanted), None)
+        if chosen is not None:
+            return chosen
+    preferred = [d for d in ready if (d.parent_id is not None) == prepared]
+    return (preferred or ready or [None])[0]

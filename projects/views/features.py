@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args, get_origin
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,7 +21,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from pydantic import ValidationError as PydanticValidationError
-from pydantic.fields import PydanticUndefined
 
 from projects.access import can, get_project_for
 from projects.charts.features import outputs_per_column_figure
@@ -45,7 +44,14 @@ from projects.services.features import (
     project_feature_spec_set,
 )
 from projects.services.preparation import SPLIT_COLUMN, stored_kinds
-from projects.views.common import render_step
+from projects.views.common import (
+    error_messages,
+    model_field_choices,
+    model_field_default,
+    parse_json_object,
+    pick_version,
+    render_step,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -130,25 +136,6 @@ PART_LABELS = {
 }
 SAMPLE_COLUMNS = 40  # transformed columns shown in the sample table
 SAVED_VERB = "project.feature_spec_set"
-
-
-def _choices(kind: str, name: str) -> list[str]:
-    annotation = MODELS[kind].model_fields[name].annotation
-    if get_origin(annotation) is Literal:
-        return [str(c) for c in get_args(annotation)]
-    for arg in get_args(annotation):  # list[Literal[...]] (date parts)
-        if get_origin(arg) is Literal:
-            return [str(c) for c in get_args(arg)]
-    return []
-
-
-def _default(kind: str, name: str) -> Any:
-    info = MODELS[kind].model_fields[name]
-    if info.default_factory is not None:
-        return info.default_factory()
-    if info.default is PydanticUndefined:
-        return None
-    return info.default
 
 
 def _scalar(value: Any) -> str:
@@ -254,12 +241,13 @@ def _option_view(
     kind: str, spec: tuple[str, str, str], raw: dict, task_type: str
 ) -> OptionView:
     name, widget, label = spec
-    value = raw[name] if name in raw else _default(kind, name)
+    default = model_field_default(MODELS[kind], name)
+    value = raw.get(name, default)
     view = OptionView(
         name=name,
         widget=widget,
         label=label,
-        optional=_default(kind, name) is None,
+        optional=default is None,
         help=OPTION_HELP.get(name, ""),
     )
     if widget == "checkbox":
@@ -269,7 +257,7 @@ def _option_view(
         view.choices = [(p, PART_LABELS[p], p in chosen) for p in DATETIME_PARTS]
     elif widget == "select":
         labels = CHOICE_LABELS.get(name, {})
-        choices = _choices(kind, name)
+        choices = model_field_choices(MODELS[kind], name)
         if name == "encoding" and task_type == TaskType.CLUSTERING:
             choices = [c for c in choices if c != "target" or value == "target"]
         view.value = str(value if value is not None else choices[0])
@@ -517,30 +505,6 @@ def preview_context(preview: dict, interactions: list[PairView]) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def _parse_spec(text: str) -> tuple[Any, dict[str, str]]:
-    try:
-        spec = json.loads(text)
-    except (TypeError, ValueError):
-        return None, {"spec": "The feature spec could not be read (not valid JSON)."}
-    if not isinstance(spec, dict):
-        return None, {"spec": "The feature spec must be a JSON object with columns."}
-    return spec, {}
-
-
-def _messages(exc: ValidationError) -> dict[str, str]:
-    return {key: " ".join(errors) for key, errors in exc.message_dict.items()}
-
-
-def _pick_version(ready: list[Dataset], wanted: str | None) -> Dataset | None:
-    """The version asked for, else the latest prepared one, else the latest."""
-    if wanted:
-        chosen = next((d for d in ready if str(d.version) == wanted), None)
-        if chosen is not None:
-            return chosen
-    prepared = [d for d in ready if d.parent_id is not None]
-    return (prepared or ready or [None])[0]
-
-
 def _saved_event(project) -> AuditEvent | None:
     return (
         AuditEvent.objects.filter(project=project, verb=SAVED_VERB)
@@ -578,7 +542,7 @@ def features_step(request: HttpRequest, slug: str) -> HttpResponse:
 
     params = request.POST if request.method == "POST" else request.GET
     ready = [d for d in versions if d.status == DatasetStatus.READY]
-    source = _pick_version(ready, params.get("version"))
+    source = pick_version(ready, params.get("version"), prepared=True)
     source.refresh_from_db(fields=["profile", "schema"])
     action = request.POST.get("action") if request.method == "POST" else None
     saved = project.feature_spec
@@ -590,10 +554,15 @@ def features_step(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         suggested = dataset_suggested_features(dataset=source)
     except ValidationError as exc:
-        suggested, errors = None, _messages(exc)
+        suggested, errors = None, error_messages(exc)
 
     if action in ("preview", "save"):
-        spec, errors = _parse_spec(request.POST.get("spec", ""))
+        spec, errors = parse_json_object(
+            request.POST.get("spec", ""),
+            field="spec",
+            label="feature spec",
+            needs="columns",
+        )
         start = "edited"
     elif start == "saved":
         spec = saved
@@ -610,7 +579,7 @@ def features_step(request: HttpRequest, slug: str) -> HttpResponse:
                     project=project, dataset=source, spec=spec, user=request.user
                 )
         except ValidationError as exc:
-            errors = _messages(exc)
+            errors = error_messages(exc)
         except (ValueError, TypeError) as exc:
             # The data can defeat a spec in ways the checks do not foresee; say so
             # where the spec is edited instead of failing the page.

@@ -19,7 +19,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from pydantic.fields import PydanticUndefined
 
 from projects.access import can, get_project_for
 from projects.charts.preparation import split_balance_figure
@@ -38,7 +37,14 @@ from projects.services.preparation import (
     dataset_suggested_recipe,
     stored_kinds,
 )
-from projects.views.common import render_step
+from projects.views.common import (
+    error_messages,
+    model_field_choices,
+    model_field_default,
+    parse_json_object,
+    pick_version,
+    render_step,
+)
 
 SPLITS = ("train", "validation", "test")
 
@@ -124,20 +130,6 @@ def _models() -> dict[str, type]:
 MODELS = _models()
 
 
-def _choices(op: str, name: str) -> list[str]:
-    annotation = MODELS[op].model_fields[name].annotation
-    return [str(c) for c in typing.get_args(annotation)]
-
-
-def _default(op: str, name: str) -> Any:
-    info = MODELS[op].model_fields[name]
-    if info.default_factory is not None:
-        return info.default_factory()
-    if info.default is PydanticUndefined:
-        return None
-    return info.default
-
-
 # ---------------------------------------------------------------------------
 # The editor: a recipe (as JSON data) shown as a list of steps
 # ---------------------------------------------------------------------------
@@ -205,14 +197,13 @@ def _scalar(value: Any) -> str:
 
 def _param_view(op: str, spec: tuple[str, str, str], raw: dict, columns) -> ParamView:
     name, widget, label = spec
-    value = raw[name] if name in raw else _default(op, name)
-    view = ParamView(
-        name=name, widget=widget, label=label, optional=_default(op, name) is None
-    )
+    default = model_field_default(MODELS[op], name)
+    value = raw.get(name, default)
+    view = ParamView(name=name, widget=widget, label=label, optional=default is None)
     if widget == "checkbox":
         view.checked = bool(value)
     elif widget == "select":
-        choices = _choices(op, name)
+        choices = model_field_choices(MODELS[op], name)
         labels = OPERATOR_LABELS if name == "operator" else {}
         view.choices = [(c, labels.get(c, c.replace("_", " "))) for c in choices]
         view.value = str(value if value is not None else choices[0])
@@ -357,20 +348,6 @@ class SplitForm(forms.Form):
 # ---------------------------------------------------------------------------
 
 
-def _parse_recipe(text: str) -> tuple[Any, dict[str, str]]:
-    try:
-        recipe = json.loads(text)
-    except (TypeError, ValueError):
-        return None, {"recipe": "The recipe could not be read (not valid JSON)."}
-    if not isinstance(recipe, dict):
-        return None, {"recipe": "The recipe must be a JSON object with steps."}
-    return recipe, {}
-
-
-def _messages(exc: ValidationError) -> dict[str, str]:
-    return {field: " ".join(errors) for field, errors in exc.message_dict.items()}
-
-
 def _strip(errors: dict[str, str], prefix: str) -> dict[str, str]:
     """The errors under ``prefix``, keyed without it (``prefix`` alone stays)."""
     return {
@@ -397,17 +374,6 @@ def _editable(recipe: dict) -> dict:
 def _split_initial(prepared: Dataset | None) -> dict:
     spec = ((prepared.split or {}).get("spec") or {}) if prepared else {}
     return {k: v for k, v in spec.items() if v is not None}
-
-
-def _pick_input(ready: list[Dataset], wanted: str | None) -> Dataset | None:
-    if wanted:
-        chosen = next((d for d in ready if str(d.version) == wanted), None)
-        if chosen is not None:
-            return chosen
-    # Cleaning starts from the data as uploaded; a prepared version can still be
-    # picked as input on purpose.
-    uploaded = [d for d in ready if d.parent_id is None]
-    return (uploaded or ready or [None])[0]
 
 
 def _columns(dataset: Dataset) -> dict[str, str]:
@@ -542,7 +508,7 @@ def _starting_recipe(source: Dataset, previous: Dataset | None) -> tuple[Any, di
     try:
         return dataset_suggested_recipe(dataset=source), {}
     except ValidationError as exc:
-        return {"version": 1, "steps": []}, _messages(exc)
+        return {"version": 1, "steps": []}, error_messages(exc)
 
 
 def _apply(request, source: Dataset, recipe: Any, split_form: SplitForm):
@@ -558,7 +524,7 @@ def _apply(request, source: Dataset, recipe: Any, split_form: SplitForm):
         split_form.add_error(None, exc.message)
         return None, {}, 503
     except ValidationError as exc:
-        errors = _messages(exc)
+        errors = error_messages(exc)
     else:
         return prepared, {}, 200
     for key, message in _strip(errors, "split").items():
@@ -597,7 +563,7 @@ def prepare_step(request: HttpRequest, slug: str) -> HttpResponse:
     params = request.POST if request.method == "POST" else request.GET
     action = request.POST.get("action") if request.method == "POST" else None
     ready = [d for d in versions if d.status == DatasetStatus.READY]
-    source = _pick_input(ready, params.get("version"))
+    source = pick_version(ready, params.get("version"), prepared=False)
     source.refresh_from_db(fields=["profile", "schema"])
     columns = _columns(source)
     # Editing starts from the recipe last applied to this input (iterating on it
@@ -612,7 +578,12 @@ def prepare_step(request: HttpRequest, slug: str) -> HttpResponse:
         initial=_split_initial(previous),
     )
     if action in ("preview", "apply"):
-        recipe, errors = _parse_recipe(request.POST.get("recipe", ""))
+        recipe, errors = parse_json_object(
+            request.POST.get("recipe", ""),
+            field="recipe",
+            label="recipe",
+            needs="steps",
+        )
     else:
         recipe, errors = _starting_recipe(source, previous)
     status = 400 if errors else 200
@@ -621,7 +592,7 @@ def prepare_step(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             preview = dataset_preview(dataset=source, recipe=recipe)
         except ValidationError as exc:
-            errors = _recipe_errors(_messages(exc))
+            errors = _recipe_errors(error_messages(exc))
             status = 400
     elif action == "apply" and not errors:
         prepared, errors, status = _apply(request, source, recipe, split_form)

@@ -56,6 +56,19 @@
   document.addEventListener("DOMContentLoaded", function () {
     loadPlotly(function () { drawCharts(document); });
     syncMetrics();
+    // A select that picks what the page shows (e.g. the input version) reloads it.
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
+  });
+  // A refused request (400) from an element marked data-swap-errors still carries
+  // the fragment with the errors in place: swap it in rather than drop it.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+    if (evt.detail.xhr.status === 400 && elt && elt.hasAttribute("data-swap-errors")) {
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+    }
   });
   document.addEventListener("htmx:afterSwap", function (evt) {
     loadPlotly(function () { drawCharts(evt.target); });

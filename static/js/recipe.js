@@ -155,23 +155,12 @@
         if (select.value) stratify.checked = false;
       });
     });
-    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
-      select.addEventListener("change", function () { select.form.submit(); });
-    });
   });
   // Capture: runs before htmx's own click handler on the preview button.
   document.addEventListener("click", onClick, true);
   document.addEventListener("input", onEdit);
   document.addEventListener("change", onEdit);
 
-  // A refused preview (400) still carries the editor with the errors in place.
-  document.addEventListener("htmx:beforeSwap", function (evt) {
-    var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
-    if (evt.detail.xhr.status === 400 && elt && elt.hasAttribute("data-swap-errors")) {
-      evt.detail.shouldSwap = true;
-      evt.detail.isError = false;
-    }
-  });
   document.addEventListener("htmx:afterSwap", function (evt) {
     var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
     if (!elt || !elt.hasAttribute("data-swap-errors")) return;
