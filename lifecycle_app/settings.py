@@ -183,6 +183,9 @@ PROFILE_SAMPLE_ROWS = env_int("PROFILE_SAMPLE_ROWS", 200_000)
 # Step 4: a feature spec may produce at most this many model inputs (one-hot of an
 # identifier is refused with the column named).
 FEATURES_MAX_OUT = env_int("FEATURES_MAX_OUT", 2_000)
+# Step 7: a fairness difference (demographic parity, equal opportunity, metric gap)
+# above this is flagged on the dashboard.
+FAIRNESS_BOUND = float(os.environ.get("FAIRNESS_BOUND", "0.1"))
 
 
 def _redis_url_with_timeouts(url: str) -> str:

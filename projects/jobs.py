@@ -40,7 +40,7 @@ class JobKind:
 
 
 def _kinds() -> dict[str, JobKind]:
-    from projects.services import datasets, preparation
+    from projects.services import datasets, experiments, preparation
 
     return {
         "profile": JobKind(
@@ -58,6 +58,20 @@ def _kinds() -> dict[str, JobKind]:
             on_ended=preparation.dataset_prepare_ended,
             on_retry=preparation.dataset_prepare_retried,
             label="Cleaning, splitting and profiling",
+        ),
+        "train": JobKind(
+            run=experiments.experiment_train_run,
+            on_ended=experiments.experiment_train_ended,
+            on_retry=experiments.experiment_train_retried,
+            label="Training",
+        ),
+        "analyze_experiment": JobKind(
+            run=experiments.experiment_analyze_run,
+            label="Importance, learning curve and fairness",
+        ),
+        "evaluate_test": JobKind(
+            run=experiments.experiment_evaluate_test_run,
+            label="Final evaluation on the test split",
         ),
     }
 

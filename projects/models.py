@@ -227,7 +227,13 @@ class Dataset(models.Model):
 
 
 class Experiment(models.Model):
-    """One training run of one candidate (filled in by the training step)."""
+    """One training run of one candidate on one prepared version.
+
+    ``metrics`` holds ``{"cv": {metric: {"mean", "std", "folds"}}, "train": {...},
+    "validation": {...}, "test": {...}}`` (test only after the explicit final
+    evaluation); ``primary_score`` copies the validation value of the project's
+    primary metric so the leaderboard can sort and filter in SQL.
+    """
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -245,22 +251,95 @@ class Experiment(models.Model):
     name = models.CharField(max_length=120, blank=True)
     algorithm = models.CharField(max_length=60)
     params = models.JSONField(default=dict, blank=True)
+    # The spec actually used (the override, else the project default, else the
+    # suggestion at the time); overridden says which it was.
     feature_spec = models.JSONField(null=True, blank=True)
+    features_overridden = models.BooleanField(default=False)
+    is_baseline = models.BooleanField(default=False)
+    baseline = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="candidates",
+    )
+    cv_folds = models.PositiveSmallIntegerField(default=5)
+    random_state = models.IntegerField(default=0)
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.QUEUED
     )
     metrics = models.JSONField(default=dict, blank=True)
+    primary_score = models.FloatField(null=True, blank=True, db_index=True)
+    # Dashboard data computed on the validation split (curves, matrices,
+    # importance, learning curve, fairness): aggregated, never raw rows.
+    evaluation = models.JSONField(null=True, blank=True)
+    test_evaluation = models.JSONField(null=True, blank=True)
+    test_evaluated_at = models.DateTimeField(null=True, blank=True)
+    test_evaluated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The decision threshold chosen in the threshold explorer (binary tasks).
+    threshold = models.FloatField(null=True, blank=True)
+    fit_seconds = models.FloatField(null=True, blank=True)
+    predict_ms_per_row = models.FloatField(null=True, blank=True)
+    predict_ms_single = models.FloatField(null=True, blank=True)
+    model_size_bytes = models.BigIntegerField(null=True, blank=True)
     artifact = models.FileField(upload_to="models/", blank=True, max_length=255)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    # Row counts, classes, input columns, output feature names.
+    info = models.JSONField(default=dict, blank=True)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "status"])]
 
     def __str__(self) -> str:
-        return f"{self.algorithm} on {self.dataset}"
+        return self.name or f"{self.algorithm} on {self.dataset}"
+
+    @property
+    def passes_threshold(self) -> bool | None:
+        """Against the project's success contract; None when not decidable."""
+        threshold = self.project.success_threshold
+        if threshold is None or self.primary_score is None:
+            return None
+        if self.project.higher_is_better:
+            return self.primary_score >= threshold
+        return self.primary_score <= threshold
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class ExperimentComment(models.Model):
+    """A team member's comment on an experiment (any member may comment)."""
+
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="comments"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField(max_length=5000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.author} on {self.experiment_id}"
 
 
 class ModelVersion(models.Model):

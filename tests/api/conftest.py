@@ -7,6 +7,7 @@ from projects.services.tokens import token_create
 from tests.views.conftest import (  # noqa: F401
     _fast_passwords,
     churn_csv,
+    prepared_dataset,
     profile_jobs,
     queue_down,
     ready_dataset,

@@ -54,7 +54,13 @@ def profile_jobs(run_jobs, settings, django_capture_on_commit_callbacks):
     def capture():
         with django_capture_on_commit_callbacks(execute=True):
             yield
-        run_jobs()
+        # Run until quiet: a job may start another (training starts its
+        # analysis), whose enqueue waits for a commit the test never makes.
+        for _round in range(5):
+            with django_capture_on_commit_callbacks(execute=True) as started:
+                run_jobs()
+            if not started:
+                break
 
     return capture
 
@@ -69,3 +75,24 @@ def ready_dataset(project, owner, churn_csv, profile_jobs):
     dataset.refresh_from_db()
     assert dataset.status == "ready", dataset.status
     return dataset
+
+
+@pytest.fixture
+def prepared_dataset(project, owner, ready_dataset, profile_jobs):
+    """Version 2: version 1 prepared by a real job (no cleaning, 60/20/20 split),
+    with ``churn`` as the project's target."""
+    from projects.services.preparation import dataset_prepare
+
+    project.target_column = "churn"
+    project.sensitive_columns = ["sex"]
+    project.save()
+    with profile_jobs():
+        prepared, _job = dataset_prepare(
+            dataset=ready_dataset,
+            user=owner,
+            recipe={"steps": []},
+            split={"train": 0.6, "validation": 0.2, "test": 0.2, "seed": 1},
+        )
+    prepared.refresh_from_db()
+    assert prepared.status == "ready", prepared.error
+    return prepared
