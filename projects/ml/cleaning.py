@@ -16,7 +16,8 @@ With ``serving=True`` the steps that remove rows (drop rows with a missing value
 deduplicate, filter, remove outliers) are skipped: a prediction request must get an
 answer for every row it sent.
 
-Pure pandas + pydantic: never imports Django.
+Pure pandas (and pyarrow.compute on Arrow-backed text) + pydantic: never imports
+Django.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 from pandas.api import types as ptypes
 from pandas.tseries.api import guess_datetime_format
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -501,7 +503,7 @@ def apply_recipe(
             raise _fail(i, step, "fitted", "this step was never applied to data.")
         started = time.perf_counter()
         touched = [c for c in _columns_of(step) if c in out.columns]
-        entry["missing_before"] = int(out[touched].isna().sum().sum())
+        entry["missing_before"] = _missing_cells(out, touched)
         before_cols = list(out.columns)
         out, fitted, changed, summary = _APPLY[step.op](out, step, refit)
         steps.append(step.model_copy(update={"fitted": fitted}))
@@ -511,9 +513,7 @@ def apply_recipe(
             values_changed=int(changed),
             columns_added=[c for c in out.columns if c not in set(before_cols)],
             columns_removed=[c for c in before_cols if c not in set(out.columns)],
-            missing_after=int(
-                out[[c for c in touched if c in out.columns]].isna().sum().sum()
-            ),
+            missing_after=_missing_cells(out, [c for c in touched if c in out.columns]),
             summary=summary,
             seconds=round(time.perf_counter() - started, 4),
         )
@@ -526,6 +526,12 @@ def apply_recipe(
 _LEARNS = frozenset({"impute", "outliers", "rare_categories", "parse_dates"})
 
 
+def _missing_cells(df: pd.DataFrame, names: list[str]) -> int:
+    """Missing cells in these columns (``df[names].isna().sum().sum()``, without
+    copying the columns into a new frame)."""
+    return sum(int(df[name].isna().to_numpy().sum()) for name in names)
+
+
 def _columns_of(step: Any) -> list[str]:
     if hasattr(step, "column"):
         return [step.column]
@@ -536,6 +542,12 @@ def _changed(before: pd.Series, after: pd.Series) -> int:
     """Cells whose value changed (missing to missing is no change)."""
     if before.dtype != after.dtype:
         return int(before.notna().sum())
+    if isinstance(before.dtype, pd.StringDtype) and before.dtype.storage == "pyarrow":
+        # Arrow text, compared in Arrow: a differing pair, or one side missing.
+        x, y = before.array.__arrow_array__(), after.array.__arrow_array__()
+        differ = pc.sum(pc.not_equal(x, y)).as_py() or 0
+        one_missing = pc.sum(pc.xor(pc.is_null(x), pc.is_null(y))).as_py() or 0
+        return int(differ + one_missing)
     same = (before == after).fillna(False).to_numpy(dtype=bool) | (
         before.isna().to_numpy() & after.isna().to_numpy()
     )
@@ -661,15 +673,20 @@ def _shown(value: Any) -> str:
 def _fill_value(s: pd.Series, step: Any) -> Any:
     if step.strategy == "constant":
         return step.value
+    if step.strategy == "median" and s.dtype == np.float64:
+        # The median of the values present either way, without copying them first.
+        return None if s.isna().all() else float(s.median())
+    if step.strategy == "most_frequent":
+        # value_counts leaves missing values out, in the same order.
+        counts = s.value_counts(dropna=True)
+        # (A categorical lists its unused categories too, with a count of 0.)
+        return _plain(counts.index[0]) if len(counts) and counts.iloc[0] else None
     present = s.dropna()
     if not len(present):
         return None
     if step.strategy == "mean":
         return float(present.mean())
-    if step.strategy == "median":
-        return float(present.median())
-    top = present.value_counts().index[0]
-    return _plain(top)
+    return float(present.median())
 
 
 def _plain(value: Any) -> Any:
@@ -681,10 +698,124 @@ def _plain(value: Any) -> Any:
 
 
 def _apply_deduplicate(df, step, refit):
-    dup = df.duplicated(subset=step.key, keep=step.keep).to_numpy()
+    dup = _duplicated(df, step.key, step.keep)
     n = int(dup.sum())
     on = f" on {', '.join(step.key)}" if step.key else ""
-    return df[~dup], None, 0, f"Removed {n:,} duplicate row(s){on}."
+    # Nothing to remove: the frame as it is (taking every row would copy it all).
+    kept = df[~dup] if n else df
+    return kept, None, 0, f"Removed {n:,} duplicate row(s){on}."
+
+
+def _duplicated(df: pd.DataFrame, key: list[str] | None, keep: str) -> np.ndarray:
+    """``df.duplicated(subset=key, keep=keep)`` as a numpy mask, the same answer.
+
+    pandas factorizes every column, text included, which is most of the cost on a
+    wide table. Rows equal on every column are equal on their numeric, boolean and
+    date cells, so only the rows repeating there (:func:`repeat_candidates`) can be
+    duplicates; pandas decides among those (in their order, so "first" and "last"
+    mean the same).
+    """
+    frame = df if key is None else df[key]
+    candidates = None if frame.columns.has_duplicates else repeat_candidates(frame)
+    if candidates is None or candidates.size > len(df) // 2:
+        return df.duplicated(subset=key, keep=keep).to_numpy()
+    dup = np.zeros(len(df), dtype=bool)
+    if candidates.size:
+        among = df.iloc[candidates].duplicated(subset=key, keep=keep)
+        dup[candidates] = among.to_numpy()
+    return dup
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection
+_SHIFT = np.uint64(31)
+_NAN_KEY = np.array([np.nan], dtype=np.float64).view(np.uint64)[0]
+
+
+def _value_keys(values: np.ndarray) -> np.ndarray:
+    """One uint64 per cell, equal for every pair of cells pandas counts as equal.
+
+    Floats by their bits, with every NaN alike and -0.0 as 0.0 (pandas' hash
+    tables do the same); integers, booleans and dates by their value.
+    """
+    kind = values.dtype.kind
+    if kind == "f":
+        floats = values.astype(np.float64, copy=False)
+        keys = (floats + 0.0).view(np.uint64)  # a new array; -0.0 + 0.0 is 0.0
+        nan = np.isnan(floats)
+        if nan.any():
+            keys[nan] = _NAN_KEY
+        return keys
+    if kind in "mM":
+        return values.view(np.int64).view(np.uint64)
+    return values.astype(np.uint64)
+
+
+def repeat_candidates(df: pd.DataFrame) -> np.ndarray | None:
+    """Positions of the rows that may have an exact copy elsewhere in ``df``.
+
+    A row can equal another only if its numeric, boolean and date cells (numpy
+    dtypes) do. Those cells are mixed into one 64-bit key per row, a few columns
+    at a time, and only the rows whose key still repeats go on to the next
+    columns (rows unique on some columns are unique). Mixing can put together rows
+    that differ (a few more candidates), never tell equal rows apart, so every row
+    left out is unique.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+
+    Returns
+    -------
+    numpy.ndarray of intp or None
+        The candidates' positions, in order; None when no column has such cells
+        (text only).
+    """
+    cheap = [
+        j
+        for j, dtype in enumerate(df.dtypes)
+        if isinstance(dtype, np.dtype) and dtype.kind in "biufmM"
+    ]
+    if not cheap:
+        return None
+    rows = None  # None: all of them
+    mixed = np.zeros(len(df), dtype=np.uint64)
+    for first in range(0, len(cheap), _KEY_BATCH):
+        for j in cheap[first : first + _KEY_BATCH]:
+            values = df.iloc[:, j].to_numpy()
+            mixed ^= _value_keys(values if rows is None else values[rows])
+            mixed *= _MIX
+            mixed ^= mixed >> _SHIFT
+        repeats = _repeating(mixed)
+        rows = repeats if rows is None else rows[repeats]
+        if not rows.size:
+            break
+        mixed = mixed[repeats]
+    return rows
+
+
+_KEY_BATCH = 4  # columns mixed before the rows already unique are set aside
+_LOOKUP_MAX = 1 << 16  # repeated keys looked up; more go through a hash table
+
+
+def _repeating(keys: np.ndarray) -> np.ndarray:
+    """Positions of the keys that occur more than once, in order."""
+    ordered = np.sort(keys)
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return np.empty(0, dtype=np.intp)
+    repeated = np.unique(ordered[1:][same])
+    if repeated.size > _LOOKUP_MAX:
+        return np.flatnonzero(pd.Series(keys).duplicated(keep=False).to_numpy())
+    # A table of the repeated keys' low bits sets most keys aside at a glance; the
+    # few left are looked up.
+    bits = min(max((repeated.size * 8).bit_length(), 10), 24)
+    low = np.uint64((1 << bits) - 1)
+    table = np.zeros(1 << bits, dtype=bool)
+    table[repeated & low] = True
+    maybe = np.flatnonzero(table[keys & low])
+    found = keys[maybe]
+    at = np.minimum(np.searchsorted(repeated, found), repeated.size - 1)
+    return maybe[repeated[at] == found]
 
 
 def _apply_trim_whitespace(df, step, refit):

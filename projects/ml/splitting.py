@@ -72,6 +72,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from projects.ml.cleaning import repeat_candidates
 from projects.ml.errors import SpecError, spec_error_from_pydantic
 from projects.ml.profiling import (
     LEAKAGE_THRESHOLD,
@@ -543,15 +544,12 @@ def _duplicates_across(df: pd.DataFrame, codes: np.ndarray) -> tuple[int, int]:
     """Rows whose exact copy sits in another split, and their distinct values."""
     # Hashing text columns is most of the cost: rows equal on every column are equal
     # on the numeric ones, so only rows repeating there are hashed in full.
-    cheap = [c for c in df.columns if df[c].dtype.kind in "biufmM"]
-    if cheap and len(cheap) < df.shape[1]:
-        _, inverse, counts = np.unique(
-            _row_hashes(df[cheap]), return_inverse=True, return_counts=True
-        )
-        candidates = np.flatnonzero(counts[inverse] > 1)
+    candidates = repeat_candidates(df)
+    if candidates is not None:
         if not candidates.size:
             return 0, 0
-        df, codes = df.iloc[candidates], codes[candidates]
+        if candidates.size < len(df):
+            df, codes = df.iloc[candidates], codes[candidates]
     hashes = _row_hashes(df)
     uniq, inverse = np.unique(hashes, return_inverse=True)
     if uniq.size == hashes.size:
