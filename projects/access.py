@@ -101,3 +101,17 @@ def get_job_for(user, job_id, need: str = Role.VIEWER) -> Job:
         raise Http404("No such job.")
     _check(user, job.project, need, not_found="No such job.")
     return job
+
+
+def get_experiment_for(user, experiment_id: int, need: str = Role.VIEWER):
+    from projects.models import Experiment
+
+    experiment = (
+        Experiment.objects.select_related("project", "dataset", "created_by")
+        .filter(pk=experiment_id)
+        .first()
+    )
+    if experiment is None:
+        raise Http404("No such experiment.")
+    _check(user, experiment.project, need, not_found="No such experiment.")
+    return experiment

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, F, Max, QuerySet
 from django.urls import reverse
 
 from projects.access import visible_projects
-from projects.models import Dataset, DatasetStatus, Job, Project
+from projects.models import Dataset, DatasetStatus, Experiment, Job, Project
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ STEPS: tuple[Step, ...] = (
         "models",
         "Model selection",
         "Candidates from a catalog for this task, with a baseline always included.",
-        False,
+        True,
     ),
     Step(
         6,
@@ -69,7 +69,7 @@ STEPS: tuple[Step, ...] = (
         "Training",
         "One experiment per candidate, cross-validated and trained as a "
         "background job.",
-        False,
+        True,
     ),
     Step(
         7,
@@ -77,7 +77,7 @@ STEPS: tuple[Step, ...] = (
         "Evaluation",
         "Dashboards per experiment and across experiments; the test set is used "
         "once, on purpose.",
-        False,
+        True,
     ),
     Step(
         8,
@@ -147,6 +147,19 @@ def project_steps(project: Project, latest: Dataset | None) -> list[Step]:
         ).exists()
     )
     features_done = prepared and bool(project.feature_spec)
+    experiments = (
+        Experiment.objects.filter(project=project).values_list("status", flat=True)
+        if features_done
+        else []
+    )
+    statuses = set(experiments)
+    trained = Experiment.Status.SUCCEEDED in statuses
+    tested = (
+        trained
+        and Experiment.objects.filter(
+            project=project, test_evaluated_at__isnull=False
+        ).exists()
+    )
     steps: list[Step] = []
     for step in STEPS:
         url = reverse("projects:step", args=[project.slug, step.slug])
@@ -166,9 +179,22 @@ def project_steps(project: Project, latest: Dataset | None) -> list[Step]:
             state, waits = ("done" if prepared else "current"), ""
         elif step.number == 4 and prepared:
             state, waits = ("done" if features_done else "current"), ""
+        elif step.number == 5 and features_done:
+            state, waits = ("done" if statuses else "current"), ""
+        elif step.number == 6 and statuses:
+            state, waits = ("done" if trained else "current"), ""
+        elif step.number == 7 and trained:
+            state, waits = ("done" if tested else "current"), ""
+        elif step.number in (5, 6, 7):
+            state = "waiting"
+            waits = {
+                5: "step 4, Feature engineering",
+                6: "a candidate model (step 5)",
+                7: "a trained experiment (step 6)",
+            }[step.number]
         else:
             previous = STEPS[step.number - 2]
-            state = "planned" if features_done else "waiting"
+            state = "planned" if trained else "waiting"
             waits = f"step {previous.number}, {previous.title}"
         steps.append(replace(step, state=state, waits_for=waits, url=url))
     return steps
@@ -204,3 +230,129 @@ def latest_job(
         .order_by("-created_at")
         .first()
     )
+
+
+# ------------------------------------------------------------- experiments
+
+# What the experiment table may sort by: name -> model field ("score" follows
+# the primary metric's direction, best first).
+EXPERIMENT_ORDERINGS = {
+    "score": "primary_score",
+    "created": "created_at",
+    "algorithm": "algorithm",
+    "fit_seconds": "fit_seconds",
+    "latency": "predict_ms_per_row",
+    "status": "status",
+    "version": "dataset__version",
+}
+HEAVY_EXPERIMENT_FIELDS = ("evaluation", "test_evaluation", "log", "feature_spec")
+DATASET_HEAVY_FIELDS = (
+    "dataset__profile",
+    "dataset__analysis",
+    "dataset__schema",
+    "dataset__recipe",
+    "dataset__report",
+)
+
+
+def experiment_ordering(project: Project, ordering: str) -> list:
+    """ORDER BY for an ordering name (``-`` reverses); ValueError if unknown."""
+    descending = ordering.startswith("-")
+    key = ordering.lstrip("-")
+    if key not in EXPERIMENT_ORDERINGS:
+        raise ValueError(
+            f"Unknown ordering {ordering!r}; use one of: "
+            f"{', '.join(EXPERIMENT_ORDERINGS)} (prefix - to reverse)."
+        )
+    field = EXPERIMENT_ORDERINGS[key]
+    if key == "score":
+        # "score" = best first; "-score" = worst first.
+        descending = project.higher_is_better != descending
+    expression = (
+        F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+    )
+    return [expression, "-id"]
+
+
+def experiments_filtered(
+    project: Project,
+    *,
+    algorithm: str | None = None,
+    status: str | None = None,
+    dataset_id: int | None = None,
+    min_score: float | None = None,
+    max_score: float | None = None,
+    ordering: str = "score",
+) -> QuerySet[Experiment]:
+    """The project's experiments for the team table and the leaderboard."""
+    qs = (
+        Experiment.objects.filter(project=project)
+        .select_related("project", "dataset", "created_by")
+        .defer(*HEAVY_EXPERIMENT_FIELDS, *DATASET_HEAVY_FIELDS)
+        .annotate(n_comments=Count("comments"))
+    )
+    if algorithm:
+        qs = qs.filter(algorithm=algorithm)
+    if status:
+        qs = qs.filter(status=status)
+    if dataset_id:
+        qs = qs.filter(dataset_id=dataset_id)
+    if min_score is not None:
+        qs = qs.filter(primary_score__gte=min_score)
+    if max_score is not None:
+        qs = qs.filter(primary_score__lte=max_score)
+    return qs.order_by(*experiment_ordering(project, ordering))
+
+
+def experiment_facets(project: Project) -> dict:
+    """The values the table's filters offer (two small queries)."""
+    algorithms = (
+        Experiment.objects.filter(project=project)
+        .values_list("algorithm", flat=True)
+        .distinct()
+        .order_by("algorithm")
+    )
+    versions = (
+        Dataset.objects.filter(project=project, experiments__isnull=False)
+        .values_list("id", "version")
+        .distinct()
+        .order_by("-version")
+    )
+    return {"algorithms": list(algorithms), "versions": list(versions)}
+
+
+def experiments_compared(project: Project, ids: list[int]) -> list[Experiment]:
+    """Chosen experiments of the project, in the order given (at most 8)."""
+    found = {
+        e.pk: e
+        for e in Experiment.objects.filter(project=project, pk__in=ids[:8])
+        .select_related("dataset", "project")
+        .defer("log", "test_evaluation")
+    }
+    return [found[i] for i in ids[:8] if i in found]
+
+
+def params_that_differ(experiments: list[Experiment]) -> list[str]:
+    """Parameter names whose values are not the same across the experiments
+    (a parameter one of them lacks differs)."""
+    names = sorted({name for e in experiments for name in e.params})
+    return [
+        name
+        for name in names
+        if len({repr(e.params.get(name, "—")) for e in experiments}) > 1
+        or any(name not in e.params for e in experiments)
+    ]
+
+
+def experiment_jobs(experiment_ids: list[int]) -> dict[int, Job]:
+    """The latest training job of each experiment, in one query."""
+    latest: dict[int, Job] = {}
+    for job in Job.objects.filter(
+        subject_type="experiment", subject_id__in=experiment_ids, kind="train"
+    ).order_by("created_at"):
+        latest[job.subject_id] = job
+    return latest
+
+
+def experiment_comments(experiment: Experiment):
+    return experiment.comments.select_related("author").order_by("created_at", "id")

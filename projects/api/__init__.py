@@ -105,10 +105,18 @@ def on_unexpected(request, exc):
     return _error(request, 500, "Internal error. It has been logged.")
 
 
-from projects.api import datasets, features, health, jobs, projects  # noqa: E402
+from projects.api import (  # noqa: E402
+    datasets,
+    experiments,
+    features,
+    health,
+    jobs,
+    projects,
+)
 
 api.add_router("", health.router)
 api.add_router("", projects.router)
 api.add_router("", datasets.router)
 api.add_router("", features.router)
+api.add_router("", experiments.router)
 api.add_router("", jobs.router)

@@ -55,6 +55,8 @@ def step(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
         return prepare.prepare_step(request, slug)
     if step_slug == "features":
         return features.features_step(request, slug)
+    # steps 5-6 (views/selection.py, views/training.py)
+    # step 7 (views/evaluation.py)
     project = get_project_for(request.user, slug, need=Role.VIEWER)
     if request.method == "POST":
         return HttpResponse("This step takes no input yet.", status=405)

@@ -19,6 +19,14 @@ PATHS = {
     "/api/jobs/{job_id}": {"get"},
     "/api/jobs/{job_id}/cancel": {"post"},
     "/api/jobs/{job_id}/retry": {"post"},
+    "/api/projects/{project_id}/catalog": {"get"},
+    "/api/projects/{project_id}/experiments": {"get", "post"},
+    "/api/experiments/{experiment_id}": {"get"},
+    "/api/experiments/{experiment_id}/evaluation": {"get"},
+    "/api/experiments/{experiment_id}/cancel": {"post"},
+    "/api/experiments/{experiment_id}/evaluate-test": {"post"},
+    "/api/experiments/{experiment_id}/threshold": {"post"},
+    "/api/experiments/{experiment_id}/comments": {"get", "post"},
 }
 
 

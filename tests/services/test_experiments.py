@@ -3,6 +3,8 @@ cancel, the once-only test evaluation, the threshold and comments."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
@@ -203,10 +205,10 @@ def test_it_refuses_to_load_a_tampered_model(
     prepared_dataset, train, owner, profile_jobs
 ):
     experiment = train(prepared_dataset, "logistic_regression")
-    path = default_storage.path(experiment.artifact.name)
-    data = bytearray(open(path, "rb").read())
+    path = Path(default_storage.path(experiment.artifact.name))
+    data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    open(path, "wb").write(bytes(data))
+    path.write_bytes(bytes(data))
 
     with profile_jobs():
         job = experiment_evaluate_test(experiment=experiment, user=owner)

@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 
+from projects.models import Experiment
 from projects.selectors import STEPS
 from projects.services.datasets import dataset_upload
 from projects.services.tokens import token_create
@@ -98,6 +99,30 @@ ROUTES: dict[str, list[tuple[str, dict[str, int]]]] = {
     "api/datasets/<int:dataset_id>/features/preview": [
         ("/api/datasets/{dataset_id}/features/preview", everyone(405))
     ],
+    "api/projects/<int:project_id>/catalog": [
+        ("/api/projects/{project_id}/catalog", scoped(API, 200))
+    ],
+    "api/projects/<int:project_id>/experiments": [
+        ("/api/projects/{project_id}/experiments", scoped(API, 200))
+    ],
+    "api/experiments/<int:experiment_id>": [
+        ("/api/experiments/{experiment_id}", scoped(API, 200))
+    ],
+    "api/experiments/<int:experiment_id>/evaluation": [
+        ("/api/experiments/{experiment_id}/evaluation", scoped(API, 200))
+    ],
+    "api/experiments/<int:experiment_id>/comments": [
+        ("/api/experiments/{experiment_id}/comments", scoped(API, 200))
+    ],
+    "api/experiments/<int:experiment_id>/cancel": [
+        ("/api/experiments/{experiment_id}/cancel", everyone(405))
+    ],
+    "api/experiments/<int:experiment_id>/evaluate-test": [
+        ("/api/experiments/{experiment_id}/evaluate-test", everyone(405))
+    ],
+    "api/experiments/<int:experiment_id>/threshold": [
+        ("/api/experiments/{experiment_id}/threshold", everyone(405))
+    ],
 }
 
 
@@ -135,7 +160,11 @@ def world(project, owner, member, outsider, tmp_path):
         filename="data.csv",
     )
     token, _raw = token_create(user=owner, name="routes")
+    experiment = Experiment.objects.create(
+        project=project, dataset=dataset, algorithm="baseline"
+    )
     ids = {
+        "experiment_id": experiment.pk,
         "slug": project.slug,
         "project_id": project.pk,
         "dataset_id": dataset.pk,

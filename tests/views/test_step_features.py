@@ -307,7 +307,7 @@ def test_it_marks_step_4_done_once_a_default_is_saved(client_for, owner, prepare
     assert _save(client, prepared.project, SPEC).status_code == 302
     html = client.get(_url(prepared.project)).text
     assert re.search(r'class="st st-done st-active">\s*<a href="[^"]*/features/"', html)
-    assert re.search(r'class="st st-planned">\s*<a href="[^"]*/models/"', html)
+    assert re.search(r'class="st st-current">\s*<a href="[^"]*/models/"', html)
 
 
 def test_it_starts_from_the_saved_default(client_for, owner, member, prepared):

@@ -1,0 +1,287 @@
+"""Steps 5-7 over the API: the catalog, experiments, evaluation, comments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from ninja import Field, Query, Router, Schema, Status
+
+from projects.access import get_dataset_for, get_experiment_for, get_project_for
+from projects.models import Experiment, Role
+from projects.selectors import (
+    experiment_comments,
+    experiment_jobs,
+    experiments_filtered,
+)
+from projects.services.experiments import (
+    experiment_cancel,
+    experiment_comment_add,
+    experiment_create,
+    experiment_evaluate_test,
+    experiment_set_threshold,
+    project_catalog,
+)
+
+router = Router(tags=["experiments"])
+
+MAX_PER_PAGE = 200
+
+
+class ExperimentIn(Schema):
+    dataset_id: int
+    algorithm: str
+    params: dict[str, Any] | None = None
+    features: dict[str, Any] | None = None
+    name: str = Field("", max_length=120)
+    cv_folds: int = 5
+    random_state: int = 0
+
+
+class ExperimentFilters(Schema):
+    ordering: str = "score"
+    algorithm: str | None = None
+    status: str | None = None
+    dataset_id: int | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    page: int = Field(1, ge=1)
+    per_page: int = Field(50, ge=1, le=MAX_PER_PAGE)
+
+
+class ThresholdIn(Schema):
+    threshold: float
+
+
+class CommentIn(Schema):
+    body: str
+
+
+def _job(job) -> dict | None:
+    if job is None:
+        return None
+    return {
+        "id": job.id,
+        "status": job.status,
+        "progress": job.progress,
+        "message": job.message,
+    }
+
+
+def experiment_summary(experiment: Experiment, job=None) -> dict:
+    """The row of the table and leaderboard (no heavy fields)."""
+    return {
+        "id": experiment.pk,
+        "name": experiment.name,
+        "algorithm": experiment.algorithm,
+        "params": experiment.params,
+        "status": experiment.status,
+        "is_baseline": experiment.is_baseline,
+        "baseline_id": experiment.baseline_id,
+        "dataset_id": experiment.dataset_id,
+        "dataset_version": experiment.dataset.version,
+        "primary_score": experiment.primary_score,
+        "passes_threshold": experiment.passes_threshold,
+        "fit_seconds": experiment.fit_seconds,
+        "predict_ms_per_row": experiment.predict_ms_per_row,
+        "comments": getattr(experiment, "n_comments", None),
+        "tested": experiment.test_evaluated_at is not None,
+        "created_by": experiment.created_by.username if experiment.created_by else None,
+        "created_at": experiment.created_at,
+        "job": _job(job),
+    }
+
+
+def experiment_detail(experiment: Experiment) -> dict:
+    project = experiment.project
+    baseline = experiment.baseline
+    base_metrics = (
+        baseline.metrics if baseline and baseline.status == "succeeded" else None
+    )
+    beats = None
+    if base_metrics and experiment.primary_score is not None:
+        base = base_metrics.get("validation", {}).get(project.primary_metric)
+        if base is not None:
+            beats = (
+                experiment.primary_score > base
+                if project.higher_is_better
+                else experiment.primary_score < base
+            )
+    dataset = experiment.dataset
+    return {
+        **experiment_summary(
+            experiment, experiment_jobs([experiment.pk]).get(experiment.pk)
+        ),
+        "primary_metric": project.primary_metric,
+        "higher_is_better": project.higher_is_better,
+        "success_threshold": project.success_threshold,
+        "metrics": experiment.metrics,
+        "baseline": None
+        if baseline is None
+        else {"id": baseline.pk, "status": baseline.status, "metrics": base_metrics},
+        "beats_baseline": beats,
+        "predict_ms_single": experiment.predict_ms_single,
+        "model_size_bytes": experiment.model_size_bytes,
+        "artifact_sha256": experiment.artifact_sha256,
+        "threshold": experiment.threshold,
+        "feature_spec": experiment.feature_spec,
+        "features_overridden": experiment.features_overridden,
+        "cv_folds": experiment.cv_folds,
+        "random_state": experiment.random_state,
+        "info": experiment.info,
+        "error": experiment.error,
+        "log": experiment.log,
+        "test_evaluated_at": experiment.test_evaluated_at,
+        "lineage": {
+            "dataset_id": dataset.pk,
+            "dataset_version": dataset.version,
+            "parent_id": dataset.parent_id,
+            "recipe_steps": len((dataset.recipe or {}).get("steps", [])),
+            "split": (dataset.split or {}).get("counts"),
+            "features": "override" if experiment.features_overridden else "project",
+        },
+        "started_at": experiment.started_at,
+        "finished_at": experiment.finished_at,
+    }
+
+
+@router.get("/projects/{int:project_id}/catalog", response=dict)
+def catalog(request, project_id: int, dataset_id: int | None = None):
+    """Algorithms for the project's task: defaults, parameter schemas, when they
+    fit; with ``dataset_id``, a suggested short list for that version."""
+    project = get_project_for(request.user, project_id, need=Role.VIEWER)
+    dataset = None
+    if dataset_id is not None:
+        dataset = get_dataset_for(request.user, dataset_id, need=Role.VIEWER)
+        if dataset.project_id != project.pk:
+            raise ValidationError(
+                {"dataset_id": "That version belongs to another project."}
+            )
+    return project_catalog(project=project, dataset=dataset)
+
+
+@router.post("/projects/{int:project_id}/experiments", response={202: dict})
+def create_experiment(request, project_id: int, payload: ExperimentIn):
+    """Train a candidate on a prepared version (and its baseline, if missing)."""
+    project = get_project_for(request.user, project_id, need=Role.SCIENTIST)
+    dataset = get_dataset_for(request.user, payload.dataset_id, need=Role.SCIENTIST)
+    experiment = experiment_create(
+        project=project,
+        dataset=dataset,
+        algorithm=payload.algorithm,
+        params=payload.params,
+        features=payload.features,
+        name=payload.name,
+        cv_folds=payload.cv_folds,
+        random_state=payload.random_state,
+        user=request.user,
+    )
+    return Status(
+        202,
+        {
+            "id": experiment.pk,
+            "baseline_id": experiment.baseline_id,
+            "job": {"id": experiment.job.id, "status": experiment.job.status},
+        },
+    )
+
+
+@router.get("/projects/{int:project_id}/experiments", response=dict)
+def list_experiments(request, project_id: int, filters: Query[ExperimentFilters]):
+    """The experiments table / leaderboard: filtered, ordered, paginated.
+
+    ``ordering``: score (best first), created, algorithm, fit_seconds, latency,
+    status, version; prefix ``-`` to reverse.
+    """
+    project = get_project_for(request.user, project_id, need=Role.VIEWER)
+    try:
+        qs = experiments_filtered(
+            project,
+            algorithm=filters.algorithm,
+            status=filters.status,
+            dataset_id=filters.dataset_id,
+            min_score=filters.min_score,
+            max_score=filters.max_score,
+            ordering=filters.ordering,
+        )
+    except ValueError as exc:
+        raise ValidationError({"ordering": str(exc)}) from None
+    page = Paginator(qs, filters.per_page).get_page(filters.page)
+    rows = list(page.object_list)
+    jobs = experiment_jobs([e.pk for e in rows])
+    return {
+        "count": page.paginator.count,
+        "page": page.number,
+        "pages": page.paginator.num_pages,
+        "primary_metric": project.primary_metric,
+        "results": [experiment_summary(e, jobs.get(e.pk)) for e in rows],
+    }
+
+
+@router.get("/experiments/{int:experiment_id}", response=dict)
+def get_experiment(request, experiment_id: int):
+    """Metrics (cv, train, validation, test once evaluated), baseline, timings."""
+    experiment = get_experiment_for(request.user, experiment_id, need=Role.VIEWER)
+    return experiment_detail(experiment)
+
+
+@router.get("/experiments/{int:experiment_id}/evaluation", response=dict)
+def get_evaluation(request, experiment_id: int):
+    """The dashboard data (aggregated curves and tables; never raw rows)."""
+    experiment = get_experiment_for(request.user, experiment_id, need=Role.VIEWER)
+    return {
+        "validation": experiment.evaluation,
+        "test": experiment.test_evaluation,
+    }
+
+
+@router.post("/experiments/{int:experiment_id}/cancel", response=dict)
+def cancel_experiment(request, experiment_id: int):
+    experiment = get_experiment_for(request.user, experiment_id, need=Role.SCIENTIST)
+    experiment = experiment_cancel(experiment=experiment, user=request.user)
+    return experiment_detail(experiment)
+
+
+@router.post("/experiments/{int:experiment_id}/evaluate-test", response={202: dict})
+def evaluate_test(request, experiment_id: int):
+    """The final evaluation on the test split: once per experiment, audited."""
+    experiment = get_experiment_for(request.user, experiment_id, need=Role.SCIENTIST)
+    job = experiment_evaluate_test(experiment=experiment, user=request.user)
+    return Status(
+        202, {"id": experiment.pk, "job": {"id": job.id, "status": job.status}}
+    )
+
+
+@router.post("/experiments/{int:experiment_id}/threshold", response=dict)
+def set_threshold(request, experiment_id: int, payload: ThresholdIn):
+    """Save the decision threshold of a binary classifier; answers its metrics."""
+    experiment = get_experiment_for(request.user, experiment_id, need=Role.SCIENTIST)
+    return experiment_set_threshold(
+        experiment=experiment, threshold=payload.threshold, user=request.user
+    )
+
+
+def _comment(comment) -> dict:
+    return {
+        "id": comment.pk,
+        "author": comment.author.username if comment.author else None,
+        "body": comment.body,
+        "created_at": comment.created_at,
+    }
+
+
+@router.get("/experiments/{int:experiment_id}/comments", response=list[dict])
+def list_comments(request, experiment_id: int):
+    experiment = get_experiment_for(request.user, experiment_id, need=Role.VIEWER)
+    return [_comment(c) for c in experiment_comments(experiment)]
+
+
+@router.post("/experiments/{int:experiment_id}/comments", response={201: dict})
+def add_comment(request, experiment_id: int, payload: CommentIn):
+    """Any member may comment, viewers included."""
+    experiment = get_experiment_for(request.user, experiment_id, need=Role.VIEWER)
+    comment = experiment_comment_add(
+        experiment=experiment, user=request.user, body=payload.body
+    )
+    return Status(201, _comment(comment))
