@@ -342,15 +342,20 @@ def _allocate(
 
     # Controlled rounding: move rows between splits inside classes until the split
     # sizes are exact. Level 0 keeps every cell at floor/ceil and the minimums,
-    # level 1 only the minimums, level 2 anything (always possible).
+    # level 1 only the minimums, level 2 only those of classes big enough to be in
+    # every split (a smaller class cannot be everywhere anyway, so it gives way:
+    # counts 2, 2, 3, 3 at 70/15/15 need both 3-row classes in every split),
+    # level 3 anything (always possible).
     deficit = sizes - a.sum(0)
     tie = rng.random(k) * 1e-6
+    hard = mins * (counts >= len(order))[:, None]
 
     def pick(t: int, s: int, level: int) -> np.ndarray:
         if level == 0:
             ok = (a[:, t] > q[:, t]) & (a[:, s] < q[:, s]) & (a[:, t] > mins[:, t])
         else:
-            ok = a[:, t] > (mins[:, t] if level == 1 else 0)
+            floor = {1: mins, 2: hard}.get(level)
+            ok = a[:, t] > (floor[:, t] if floor is not None else 0)
         idx = np.flatnonzero(ok)
         score = (a[idx, t] - q[idx, t]) + (q[idx, s] - a[idx, s]) + tie[idx]
         return idx[np.argsort(-score, kind="stable")]
