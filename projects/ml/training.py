@@ -70,6 +70,9 @@ class TrainingResult:
     train: dict[str, float | None]
     validation: dict[str, float | None] | None
     validation_scored: Scored | None
+    # The training split as scored (clustering algorithms that cannot assign new
+    # rows are evaluated on it).
+    train_scored: Scored
     fit_seconds: float
     predict_ms_per_row: float | None
     predict_ms_single: float | None
@@ -403,6 +406,7 @@ def train_model(
         train=train_scored.metrics,
         validation=None if validation_scored is None else validation_scored.metrics,
         validation_scored=validation_scored,
+        train_scored=train_scored,
         fit_seconds=fit_seconds,
         predict_ms_per_row=per_row,
         predict_ms_single=single,

@@ -438,6 +438,15 @@ def experiment_train_run(*, job: Job, progress) -> None:
             splits["validation"],
             kinds,
         )
+    elif project.task_type == "clustering":
+        # DBSCAN and agglomerative cannot assign new rows: show their clusters of
+        # the training split, and say so.
+        evaluation = {
+            **_evaluation_of(
+                project, result.train_scored, None, splits["train"], kinds
+            ),
+            "split": "train",
+        }
     progress(90, "Saving the signed model")
     stored = _store_model(experiment, result.pipeline, result)
     metrics = {"cv": result.cv, "train": result.train}

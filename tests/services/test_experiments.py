@@ -242,3 +242,20 @@ def test_it_adds_a_comment_and_refuses_an_empty_one(prepared_dataset, train, own
     with pytest.raises(ValidationError) as caught:
         experiment_comment_add(experiment=experiment, user=owner, body="   ")
     assert "body" in caught.value.message_dict
+
+
+def test_it_shows_the_clusters_of_an_algorithm_that_cannot_assign_new_rows(
+    prepared_dataset, train
+):
+    project = prepared_dataset.project
+    project.task_type, project.primary_metric = "clustering", "silhouette"
+    project.success_threshold = None
+    project.save()
+
+    experiment = train(prepared_dataset, "dbscan", params={"eps": 2.0})
+
+    assert experiment.status == "succeeded", experiment.error
+    assert experiment.baseline is None
+    assert "validation" not in experiment.metrics
+    assert experiment.evaluation["split"] == "train"
+    assert experiment.evaluation["sizes"]
