@@ -33,6 +33,7 @@ __all__ = [
     "Scored",
     "TrainingResult",
     "build_pipeline",
+    "cross_validate",
     "score_split",
     "split_xy",
     "train_model",
@@ -234,6 +235,79 @@ def _latency(pipeline: Pipeline, X: pd.DataFrame) -> tuple[float | None, float |
     return per_row, float(np.median(single))
 
 
+def cross_validate(
+    pipeline: Pipeline,
+    X: pd.DataFrame,
+    y: np.ndarray | None,
+    *,
+    task_type: str,
+    metrics: tuple[str, ...],
+    cv_folds: int,
+    random_state: int = 0,
+    caught: list[str] | None = None,
+    on_fold: Callable[[int, int, dict], None] | None = None,
+) -> tuple[dict[str, dict], int, list[str]]:
+    """k-fold cross-validation of an unfitted pipeline on one split.
+
+    Stratified for classification (fewer folds when the smallest class is
+    smaller than ``cv_folds``; none when a class has one row), shuffled with
+    ``random_state``. ``on_fold(done, folds, per_fold)`` is called after each
+    fold with every metric's values so far; it may raise to stop (a cancel, or
+    a tuning trial pruned).
+
+    Returns
+    -------
+    (cv, folds, notes)
+        ``cv`` maps each metric to ``{"mean", "std", "folds"}`` (empty without
+        cross-validation), ``folds`` is the number of folds used and ``notes``
+        says why it differs from ``cv_folds``.
+    """
+    caught = [] if caught is None else caught
+    notes: list[str] = []
+    if cv_folds < 2:
+        return {}, 0, notes
+    splitter, folds = _splitter(task_type, y, cv_folds, random_state)
+    if folds < cv_folds:
+        notes.append(
+            f"Cross-validation uses {folds} folds instead of {cv_folds}: the "
+            "smallest class has too few rows."
+            if folds
+            else "No cross-validation: a class has a single training row."
+        )
+    if splitter is None:
+        return {}, 0, notes
+    per_fold: dict[str, list[float | None]] = {m: [] for m in metrics}
+    for i, (fit_idx, val_idx) in enumerate(splitter.split(X, y)):
+        fold = clone(pipeline)
+        y_fit = None if y is None else y[fit_idx]
+        labels = _fit(fold, X.iloc[fit_idx], y_fit, caught, task_type=task_type)
+        if task_type == "clustering" and labels is not None:
+            # Cannot assign held-out rows: score the fold's own clustering.
+            scored = score_split(
+                fold,
+                X.iloc[fit_idx],
+                None,
+                task_type=task_type,
+                metrics=metrics,
+                labels=labels,
+                random_state=random_state,
+            )
+        else:
+            scored = score_split(
+                fold,
+                X.iloc[val_idx],
+                None if y is None else y[val_idx],
+                task_type=task_type,
+                metrics=metrics,
+                random_state=random_state,
+            )
+        for m in metrics:
+            per_fold[m].append(scored.metrics.get(m))
+        if on_fold is not None:
+            on_fold(i + 1, folds, per_fold)
+    return {m: _summary(v) for m, v in per_fold.items()}, folds, notes
+
+
 def train_model(
     train: pd.DataFrame,
     validation: pd.DataFrame | None,
@@ -305,48 +379,25 @@ def train_model(
         params=full_params,
         random_state=random_state,
     )
-    splitter, folds = (None, 0)
-    if cv_folds >= 2:
-        splitter, folds = _splitter(task_type, y, cv_folds, random_state)
-        if folds < cv_folds:
-            log.append(
-                f"Cross-validation uses {folds} folds instead of {cv_folds}: the "
-                "smallest class has too few rows."
-                if folds
-                else "No cross-validation: a class has a single training row."
-            )
-    total = folds + 2
     report = progress or (lambda done, total, message: None)
-    per_fold: dict[str, list[float | None]] = {m: [] for m in metrics}
-    if splitter is not None:
-        for i, (fit_idx, val_idx) in enumerate(splitter.split(X, y)):
-            fold = clone(pipeline)
-            y_fit = None if y is None else y[fit_idx]
-            labels = _fit(fold, X.iloc[fit_idx], y_fit, caught, task_type=task_type)
-            if task_type == "clustering" and labels is not None:
-                # Cannot assign held-out rows: score the fold's own clustering.
-                scored = score_split(
-                    fold,
-                    X.iloc[fit_idx],
-                    None,
-                    task_type=task_type,
-                    metrics=metrics,
-                    labels=labels,
-                    random_state=random_state,
-                )
-            else:
-                scored = score_split(
-                    fold,
-                    X.iloc[val_idx],
-                    None if y is None else y[val_idx],
-                    task_type=task_type,
-                    metrics=metrics,
-                    random_state=random_state,
-                )
-            for m in metrics:
-                per_fold[m].append(scored.metrics.get(m))
-            report(i + 1, total, f"Cross-validation: fold {i + 1} of {folds} done")
-    cv = {m: _summary(v) for m, v in per_fold.items()} if splitter else {}
+    planned = cv_folds if cv_folds >= 2 else 0
+
+    def on_fold(done: int, folds: int, _per_fold: dict) -> None:
+        report(done, folds + 2, f"Cross-validation: fold {done} of {folds} done")
+
+    cv, folds, notes = cross_validate(
+        pipeline,
+        X,
+        y,
+        task_type=task_type,
+        metrics=metrics,
+        cv_folds=planned,
+        random_state=random_state,
+        caught=caught,
+        on_fold=on_fold,
+    )
+    log.extend(notes)
+    total = folds + 2
 
     started = time.perf_counter()
     labels = _fit(pipeline, X, y, caught, task_type=task_type)
