@@ -43,6 +43,7 @@ __all__ = [
     "baseline_key",
     "build_estimator",
     "catalog_for",
+    "check_param_value",
     "suggest_algorithms",
     "validate_params",
 ]
@@ -428,11 +429,24 @@ def _classification() -> list[Algorithm]:
             build=lambda p, rs: svm.SVC(
                 C=p["C"],
                 kernel=p["kernel"],
+                degree=p["degree"],
                 probability=True,
                 class_weight=_none(p["class_weight"]),
                 random_state=rs,
             ),
-            params=(_SVM_C, _KERNEL, _CLASS_WEIGHT),
+            params=(
+                _SVM_C,
+                _KERNEL,
+                _p(
+                    "degree",
+                    "int",
+                    3,
+                    "Degree of the 'poly' kernel (other kernels ignore it).",
+                    low=2,
+                    high=6,
+                ),
+                _CLASS_WEIGHT,
+            ),
             max_rows=10_000,
         ),
         Algorithm(
@@ -869,7 +883,8 @@ def baseline_key(task_type: str) -> str | None:
     return None
 
 
-def _check_value(param: Param, value: Any, field: str) -> Any:
+def check_param_value(param: Param, value: Any, field: str) -> Any:
+    """One parameter value checked against its entry (SpecError naming ``field``)."""
     if value is None:
         if param.nullable:
             return None
@@ -946,7 +961,7 @@ def validate_params(
     out = {}
     for name, param in known.items():
         value = params.get(name, param.default)
-        out[name] = _check_value(param, value, f"{prefix}.{name}")
+        out[name] = check_param_value(param, value, f"{prefix}.{name}")
     return out
 
 

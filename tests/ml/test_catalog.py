@@ -124,6 +124,7 @@ def test_it_says_when_a_model_will_be_trained_on_a_sample():
     assert {p["name"] for p in entries["svm"]["params"]} == {
         "C",
         "kernel",
+        "degree",
         "class_weight",
     }
 

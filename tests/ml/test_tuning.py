@@ -1,0 +1,252 @@
+"""Search spaces (validation naming the field), strategies, and a trial's score."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from projects.ml.catalog import CATALOG
+from projects.ml.errors import SpecError
+from projects.ml.training import train_model
+from projects.ml.tuning import (
+    DEFAULT_SPACES,
+    STRATEGIES,
+    TrialPruned,
+    default_search_space,
+    direction,
+    grid_points,
+    grid_size,
+    make_pruner,
+    make_sampler,
+    score_params,
+    suggest_params,
+    validate_search_space,
+)
+from tests.ml.test_catalog import SPEC, _frame
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+DEFAULTS = [(task, key) for task, spaces in DEFAULT_SPACES.items() for key in spaces]
+
+
+@pytest.mark.parametrize(("task", "key"), DEFAULTS)
+def test_it_proposes_a_valid_space_for_every_tunable_algorithm(task, key):
+    space = validate_search_space(task, key, None, strategy="random")
+
+    assert space
+    assert set(space) <= {p.name for p in CATALOG[task][key].params}
+
+
+def test_it_refuses_an_algorithm_with_nothing_to_tune():
+    with pytest.raises(SpecError) as caught:
+        validate_search_space("regression", "linear", None)
+
+    assert caught.value.field == "search_space"
+    assert "nothing to tune" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("space", "field", "words"),
+    [
+        ({}, "search_space", "empty"),
+        ({"depth": {"type": "int", "low": 1, "high": 3}}, "search_space.depth", "no "),
+        (
+            {"C": {"type": "float", "low": 10, "high": 1}},
+            "search_space.C.high",
+            "at least low",
+        ),
+        (
+            {"C": {"type": "float", "low": 1e-9, "high": 1}},
+            "search_space.C.low",
+            "between",
+        ),
+        (
+            {"C": {"type": "int", "low": 1, "high": 3}},
+            "search_space.C.type",
+            "choice or float",
+        ),
+        (
+            {"kernel": {"type": "choice", "choices": ["rbf", "magic"]}},
+            "search_space.kernel.choices.1",
+            "not one of",
+        ),
+        (
+            {"kernel": {"type": "choice", "choices": []}},
+            "search_space.kernel.choices",
+            "non-empty",
+        ),
+        (
+            {
+                "C": {"type": "float", "low": 0.1, "high": 1},
+                "degree": {"type": "int", "low": 2, "high": 3, "when": {"C": [1]}},
+            },
+            "search_space.degree.when",
+            "choice parameter",
+        ),
+        (
+            {"C": {"type": "float", "low": 0.1, "high": 1, "steps": 1}},
+            "search_space.C.steps",
+            "grid points",
+        ),
+        ({"C": [1, 2]}, "search_space.C", "object"),
+    ],
+)
+def test_it_names_the_field_of_a_bad_search_space(space, field, words):
+    with pytest.raises(SpecError) as caught:
+        validate_search_space("classification", "svm", space)
+
+    assert caught.value.field == field
+    assert words in caught.value.message
+
+
+def test_it_refuses_a_log_scale_that_starts_at_zero():
+    space = {"l2_regularization": {"type": "float", "low": 0, "high": 1, "log": True}}
+    with pytest.raises(SpecError) as caught:
+        validate_search_space("regression", "hist_gradient_boosting", space)
+
+    assert caught.value.field == "search_space.l2_regularization.low"
+    assert "log scale" in caught.value.message
+
+
+def test_it_refuses_an_unknown_strategy():
+    with pytest.raises(SpecError) as caught:
+        validate_search_space("classification", "svm", None, strategy="genetic")
+
+    assert caught.value.field == "strategy"
+
+
+def test_it_refuses_a_grid_too_large_to_run():
+    space = {
+        "n_estimators": {"type": "int", "low": 50, "high": 500, "steps": 50},
+        "max_depth": {"type": "int", "low": 3, "high": 30, "steps": 25},
+    }
+    with pytest.raises(SpecError, match="1,250 combinations"):
+        validate_search_space("classification", "random_forest", space, strategy="grid")
+
+
+def test_it_spaces_grid_points_on_a_log_scale_and_merges_equal_integers():
+    space = validate_search_space(
+        "classification",
+        "svm",
+        {
+            "C": {"type": "float", "low": 0.01, "high": 100, "log": True, "steps": 5},
+            "degree": {"type": "int", "low": 2, "high": 3, "steps": 5},
+        },
+        strategy="grid",
+    )
+
+    points = grid_points(space)
+    assert points["C"] == pytest.approx([0.01, 0.1, 1, 10, 100])
+    assert points["degree"] == [2, 3]
+    assert grid_size(space) == 10
+
+
+def test_it_searches_a_conditional_parameter_only_when_its_condition_holds():
+    space = validate_search_space("classification", "svm", None)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = []
+    for _ in range(30):
+        trial = study.ask()
+        params = suggest_params(trial, space)
+        seen.append(params)
+        study.tell(trial, 0.0)
+
+    assert all(("degree" in p) == (p["kernel"] == "poly") for p in seen)
+    assert any("degree" in p for p in seen) and any("degree" not in p for p in seen)
+
+
+def test_it_scores_a_trial_like_the_training_cross_validation():
+    frame = _frame()
+    params = {"C": 0.3}
+    score, cv = score_params(
+        frame.iloc[:120],
+        target="label",
+        task_type="classification",
+        feature_spec=SPEC,
+        algorithm="logistic_regression",
+        params=params,
+        metric="f1_macro",
+        cv_folds=3,
+        random_state=4,
+    )
+    trained = train_model(
+        frame.iloc[:120],
+        None,
+        target="label",
+        task_type="classification",
+        feature_spec=SPEC,
+        algorithm="logistic_regression",
+        params=params,
+        cv_folds=3,
+        random_state=4,
+    )
+
+    assert score == pytest.approx(trained.cv["f1_macro"]["mean"])
+    assert cv["f1_macro"]["folds"] == trained.cv["f1_macro"]["folds"]
+
+
+def test_it_prunes_when_asked_after_a_fold():
+    with pytest.raises(TrialPruned, match="after 1 fold"):
+        score_params(
+            _frame(),
+            target="label",
+            task_type="classification",
+            feature_spec=SPEC,
+            algorithm="decision_tree",
+            params={},
+            metric="accuracy",
+            cv_folds=3,
+            on_fold=lambda done, mean: True,
+        )
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_it_finds_a_better_than_default_tree_with_each_strategy(strategy):
+    frame = _frame(rows=200)
+    space = validate_search_space(
+        "classification",
+        "decision_tree",
+        {
+            "max_depth": {"type": "int", "low": 1, "high": 6, "steps": 3},
+            "min_samples_leaf": {"type": "int", "low": 1, "high": 20, "steps": 2},
+        },
+        strategy=strategy,
+    )
+    study = optuna.create_study(
+        direction=direction("accuracy"),
+        sampler=make_sampler(strategy, space, seed=0),
+        pruner=make_pruner(strategy),
+    )
+
+    def objective(trial):
+        params = suggest_params(trial, space)
+
+        def on_fold(done, mean):
+            trial.report(mean, done)
+            return trial.should_prune()
+
+        score, _cv = score_params(
+            frame,
+            target="label",
+            task_type="classification",
+            feature_spec=SPEC,
+            algorithm="decision_tree",
+            params=params,
+            metric="accuracy",
+            cv_folds=3,
+            on_fold=on_fold,
+        )
+        return score
+
+    study.optimize(objective, n_trials=6)
+
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert done and study.best_value >= 0.6
+    if strategy == "grid":
+        assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 6
+
+
+def test_it_maximises_or_minimises_with_the_metric():
+    assert direction("f1_macro") == "maximize"
+    assert direction("rmse") == "minimize"
+    assert default_search_space("regression", "linear") == {}
