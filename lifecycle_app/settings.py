@@ -186,6 +186,9 @@ FEATURES_MAX_OUT = env_int("FEATURES_MAX_OUT", 2_000)
 # Step 7: a fairness difference (demographic parity, equal opportunity, metric gap)
 # above this is flagged on the dashboard.
 FAIRNESS_BOUND = float(os.environ.get("FAIRNESS_BOUND", "0.1"))
+# Step 8: trials of one study that may run at once (each a chain of jobs on the
+# training queue; more workers than this do not speed one study up further).
+TUNING_PARALLELISM = env_int("TUNING_PARALLELISM", 4)
 
 
 def _redis_url_with_timeouts(url: str) -> str:

@@ -40,7 +40,7 @@ class JobKind:
 
 
 def _kinds() -> dict[str, JobKind]:
-    from projects.services import datasets, experiments, preparation
+    from projects.services import datasets, experiments, preparation, tuning
 
     return {
         "profile": JobKind(
@@ -72,6 +72,11 @@ def _kinds() -> dict[str, JobKind]:
         "evaluate_test": JobKind(
             run=experiments.experiment_evaluate_test_run,
             label="Final evaluation on the test split",
+        ),
+        "trial": JobKind(
+            run=tuning.study_trial_run,
+            on_ended=tuning.study_trial_ended,
+            label="Tuning trial",
         ),
     }
 

@@ -45,6 +45,16 @@ def redis_conn():
     conn.flushdb()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _optuna_connections(django_db_setup):
+    """Optuna keeps its own connection pool; close it before the test database is
+    dropped (PostgreSQL refuses to drop a database in use)."""
+    yield
+    from projects.services.tuning import optuna_storages_close
+
+    optuna_storages_close()
+
+
 @pytest.fixture(autouse=True)
 def _media_and_queue(settings, tmp_path, redis_conn):
     """Each test gets its own media folder and an empty queue afterwards."""

@@ -350,11 +350,19 @@ def suggest_params(trial: optuna.Trial, space: dict) -> dict:
     return chosen
 
 
+class _Grid(optuna.samplers.GridSampler):
+    """Optuna's grid without its ``study.stop()`` when the grid is used up (that
+    only works inside ``optimize``); the budget, the grid size, ends the study."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
 def make_sampler(
     strategy: str, space: dict, *, seed: int
 ) -> optuna.samplers.BaseSampler:
     if strategy == "grid":
-        return optuna.samplers.GridSampler(grid_points(space), seed=seed)
+        return _Grid(grid_points(space), seed=seed)
     if strategy == "bayesian":
         return optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=8, multivariate=True, constant_liar=True

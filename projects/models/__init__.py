@@ -550,3 +550,28 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+from projects.models.tuning import Study, Trial  # noqa: E402
+
+__all__ = [
+    "METRICS",
+    "METRIC_RANGES",
+    "ApiToken",
+    "AuditEvent",
+    "Dataset",
+    "DatasetStatus",
+    "Deployment",
+    "Experiment",
+    "ExperimentComment",
+    "Job",
+    "JobStatus",
+    "Membership",
+    "ModelVersion",
+    "Project",
+    "Role",
+    "Study",
+    "TaskType",
+    "Trial",
+    "dataset_upload_key",
+]

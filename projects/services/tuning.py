@@ -1,0 +1,478 @@
+"""Step 8: tuning studies whose trials run as jobs on every worker.
+
+A study starts ``parallelism`` chains of ``trial`` jobs on the training queue. Each
+trial job reserves a slot of the budget (an atomic UPDATE, so the budget holds
+across workers), asks Optuna for parameters, scores them by cross-validation on
+the training split (reporting each fold so the pruner can stop a clearly bad
+trial), tells Optuna the result, records the Trial row, and enqueues the next job
+of its chain while budget remains. Optuna's state lives in its RDB storage on the
+app's database, so any worker sharing the database and Redis takes part, and a
+worker that dies loses only its running trial (the reconciler fails the job; the
+trial is marked failed and the chain goes on).
+
+When the last chain ends, the best parameters are trained as a normal experiment
+(step 6), linked from the study.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+import optuna
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from sqlalchemy import event
+
+from projects.ml.catalog import algorithm_get, validate_params
+from projects.ml.errors import SpecError
+from projects.ml.tuning import (
+    TrialPruned,
+    grid_size,
+    make_pruner,
+    make_sampler,
+    score_params,
+    suggest_params,
+    validate_search_space,
+)
+from projects.models import Dataset, Experiment, Job, JobStatus, Project, Study, Trial
+from projects.services.audit import audit_record
+from projects.services.experiments import (
+    _resolve_features,
+    _splits,
+    dataset_require_prepared,
+    experiment_create,
+)
+from projects.services.jobs import job_cancel, job_create, queue_require
+from projects.services.preparation import spec_validation_error
+
+logger = logging.getLogger(__name__)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+MAX_TRIALS = 1_000
+MAX_TIME_BUDGET_S = 24 * 60 * 60
+_storage_lock = threading.Lock()
+_storages: dict[str, optuna.storages.RDBStorage] = {}
+
+
+def optuna_storage() -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage on the app's own database (one engine per process)."""
+    params = connection.settings_dict
+    if params["ENGINE"].endswith("sqlite3"):
+        url = f"sqlite:///{params['NAME']}"
+        kwargs: dict[str, Any] = {"connect_args": {"timeout": 30}}
+    else:
+        user = params.get("USER") or ""
+        password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
+        auth = f"{user}{password}@" if user else ""
+        host = params.get("HOST") or "127.0.0.1"
+        port = params.get("PORT") or 5432
+        url = f"postgresql+psycopg://{auth}{host}:{port}/{params['NAME']}"
+        kwargs = {"pool_pre_ping": True}
+    with _storage_lock:
+        if url not in _storages:
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            if url.startswith("sqlite"):
+                _immediate_transactions(storage.engine)
+            _storages[url] = storage
+        return _storages[url]
+
+
+def optuna_storages_close() -> None:
+    """Close Optuna's database connections (tests, before the database is dropped)."""
+    with _storage_lock:
+        for storage in _storages.values():
+            storage.engine.dispose()
+        _storages.clear()
+
+
+def _immediate_transactions(engine) -> None:
+    """SQLite: take the write lock at BEGIN, as Django's connection does (R09), so
+    a reader never fails to upgrade to a writer under concurrent workers."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()
+
+
+def _optuna_study(study: Study) -> optuna.Study:
+    return optuna.create_study(
+        storage=optuna_storage(),
+        study_name=study.optuna_name,
+        sampler=make_sampler(
+            study.strategy, study.search_space, seed=study.random_state
+        ),
+        pruner=make_pruner(study.strategy),
+        direction="maximize" if study.higher_is_better else "minimize",
+        load_if_exists=True,
+    )
+
+
+def _field(exc: SpecError) -> ValidationError:
+    return spec_validation_error(exc, "")
+
+
+def study_create(
+    *,
+    project: Project,
+    dataset: Dataset,
+    algorithm: Any,
+    strategy: Any,
+    user,
+    max_trials: int | None = None,
+    time_budget_s: int | None = None,
+    search_space: Any = None,
+    features: Any = None,
+    cv_folds: int = 5,
+    random_state: int = 0,
+    parallelism: int | None = None,
+    source_experiment: Experiment | None = None,
+) -> Study:
+    """Check everything, create the study and start its trial chains."""
+    if dataset.project_id != project.pk:
+        raise ValidationError(
+            {"dataset_id": "That version belongs to another project."}
+        )
+    dataset_require_prepared(dataset)
+    try:
+        entry = algorithm_get(project.task_type, algorithm)
+        space = validate_search_space(
+            project.task_type, algorithm, search_space, strategy=strategy
+        )
+    except SpecError as exc:
+        raise _field(exc) from None
+    if entry.baseline:
+        raise ValidationError({"algorithm": "The baseline has nothing to tune."})
+    if max_trials is None and time_budget_s is None:
+        raise ValidationError(
+            {"max_trials": "Give a budget: a number of trials, a time, or both."}
+        )
+    if max_trials is not None and not 1 <= max_trials <= MAX_TRIALS:
+        raise ValidationError({"max_trials": f"Give 1 to {MAX_TRIALS:,} trials."})
+    if time_budget_s is not None and not 10 <= time_budget_s <= MAX_TIME_BUDGET_S:
+        raise ValidationError(
+            {"time_budget_s": "Give 10 seconds to 24 hours (86,400 s)."}
+        )
+    if strategy == "grid":
+        size = grid_size(space)
+        max_trials = size if max_trials is None else min(max_trials, size)
+    if not 2 <= cv_folds <= 20:
+        raise ValidationError({"cv_folds": "Give 2 to 20 folds."})
+    spec, overridden = _resolve_features(project, dataset, features)
+    parallelism = parallelism or settings.TUNING_PARALLELISM
+    if not 1 <= parallelism <= 32:
+        raise ValidationError({"parallelism": "Give 1 to 32 trials at once."})
+    queue_require()
+    with transaction.atomic():
+        study = Study(
+            project=project,
+            dataset=dataset,
+            algorithm=algorithm,
+            strategy=strategy,
+            search_space=space,
+            feature_spec=spec,
+            features_overridden=overridden,
+            metric=project.primary_metric,
+            higher_is_better=project.higher_is_better,
+            max_trials=max_trials,
+            time_budget_s=time_budget_s,
+            cv_folds=cv_folds,
+            random_state=random_state,
+            parallelism=parallelism,
+            source_experiment=source_experiment,
+            optuna_name=f"lifecycle-{uuid.uuid4().hex}",
+            created_by=user if user is not None and user.is_authenticated else None,
+        )
+        study.full_clean()
+        study.save()
+        chains = min(parallelism, max_trials or parallelism)
+        study.jobs = [_next_trial_job(study, user) for _ in range(chains)]
+        audit_record(
+            actor=user,
+            verb="study.created",
+            obj=study,
+            project=project,
+            data={"strategy": strategy, "algorithm": algorithm},
+        )
+    return study
+
+
+def _next_trial_job(study: Study, user) -> Job:
+    return job_create(
+        kind="trial",
+        project=study.project,
+        subject_type="study",
+        subject_id=study.pk,
+        user=user,
+        queue="training",
+    )
+
+
+def _budget_left(study: Study) -> bool:
+    if study.time_budget_s is not None and study.started_at is not None:
+        elapsed = (timezone.now() - study.started_at).total_seconds()
+        if elapsed >= study.time_budget_s:
+            return False
+    return study.max_trials is None or study.trials_started < study.max_trials
+
+
+def _reserve_slot(study: Study) -> bool:
+    """Take one trial of the budget, atomically across workers."""
+    qs = Study.objects.filter(pk=study.pk, status=Study.Status.RUNNING)
+    if study.max_trials is not None:
+        qs = qs.filter(trials_started__lt=study.max_trials)
+    return bool(qs.update(trials_started=F("trials_started") + 1))
+
+
+def study_trial_run(*, job: Job, progress) -> None:
+    """Job: run one trial of the study, then continue the chain or finish."""
+    study = Study.objects.select_related("project", "dataset").get(pk=job.subject_id)
+    if not study.is_active:
+        progress(100, f"The study is {study.status}; nothing to do")
+        return
+    now = timezone.now()
+    Study.objects.filter(pk=study.pk, status=Study.Status.QUEUED).update(
+        status=Study.Status.RUNNING, started_at=now
+    )
+    study.refresh_from_db()
+    if study.status != Study.Status.RUNNING or not _budget_left(study):
+        _chain_ended(study, job)
+        return
+    if not _reserve_slot(study):
+        _chain_ended(study, job)
+        return
+    progress(3, "Asking the sampler for parameters")
+    ostudy = _optuna_study(study)
+    otrial = ostudy.ask()
+    params = suggest_params(otrial, study.search_space)
+    trial = Trial.objects.create(
+        study=study, number=otrial.number, params=params, job_id=job.pk
+    )
+    progress(5, f"Trial {otrial.number}: scoring {len(params)} parameter(s)")
+    train = _splits(study.dataset)["train"]
+    intermediate: list[float] = []
+
+    def on_fold(done: int, mean: float) -> bool:
+        intermediate.append(mean)
+        progress(
+            5 + 90 * done / study.cv_folds,
+            f"Trial {otrial.number}: fold {done} of {study.cv_folds}",
+        )
+        otrial.report(mean, done)
+        return otrial.should_prune()
+
+    started = time.perf_counter()
+    outcome: dict[str, Any]
+    try:
+        score, _cv = score_params(
+            train,
+            target=study.project.target_column or None,
+            task_type=study.project.task_type,
+            feature_spec=study.feature_spec,
+            algorithm=study.algorithm,
+            params=params,
+            metric=study.metric,
+            cv_folds=study.cv_folds,
+            random_state=study.random_state,
+            on_fold=on_fold,
+        )
+    except TrialPruned:
+        ostudy.tell(otrial, state=optuna.trial.TrialState.PRUNED)
+        outcome = {"status": Trial.Status.PRUNED, "score": intermediate[-1]}
+    except (ValueError, ArithmeticError, MemoryError) as exc:
+        # An invalid combination or a solver that gives up: recorded, study goes on.
+        ostudy.tell(otrial, state=optuna.trial.TrialState.FAIL)
+        outcome = {
+            "status": Trial.Status.FAILED,
+            "error": str(exc)[:2000] or type(exc).__name__,
+        }
+    except BaseException:
+        # Cancelled (or the worker is stopping): this trial does not count.
+        ostudy.tell(otrial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        Trial.objects.filter(pk=trial.pk).update(
+            status=Trial.Status.FAILED,
+            error="Stopped before it finished.",
+            finished_at=timezone.now(),
+            seconds=time.perf_counter() - started,
+        )
+        raise
+    else:
+        ostudy.tell(otrial, score)
+        outcome = {"status": Trial.Status.COMPLETE, "score": score}
+    _record(study, trial, outcome, intermediate, time.perf_counter() - started)
+    study.refresh_from_db()
+    if study.status == Study.Status.RUNNING and _budget_left(study):
+        with transaction.atomic():
+            _next_trial_job(study, job.created_by)
+    else:
+        _chain_ended(study, job)
+
+
+def _record(study: Study, trial: Trial, outcome: dict, intermediate, seconds) -> None:
+    with transaction.atomic():
+        Trial.objects.filter(pk=trial.pk).update(
+            **outcome,
+            intermediate=intermediate,
+            seconds=seconds,
+            finished_at=timezone.now(),
+        )
+        current = Study.objects.select_for_update().get(pk=study.pk)
+        current.n_trials += 1
+        score = outcome.get("score")
+        better = score is not None and outcome["status"] == Trial.Status.COMPLETE
+        if better and current.best_score is not None:
+            better = (
+                score > current.best_score
+                if current.higher_is_better
+                else score < current.best_score
+            )
+        if better:
+            current.best_score = score
+            current.best_params = trial.params
+            current.best_trial_number = trial.number
+        current.save(
+            update_fields=["n_trials", "best_score", "best_params", "best_trial_number"]
+        )
+
+
+def _chain_ended(study: Study, job: Job) -> None:
+    """A chain has no budget left; the last one to end finishes the study."""
+    others = (
+        Job.objects.filter(
+            subject_type="study",
+            subject_id=study.pk,
+            kind="trial",
+            status__in=Job.ACTIVE,
+        )
+        .exclude(pk=job.pk)
+        .exists()
+    )
+    if others:
+        return
+    claimed = Study.objects.filter(pk=study.pk, status=Study.Status.RUNNING).update(
+        status=Study.Status.FINISHING
+    )
+    if claimed:
+        study_finish(study=Study.objects.get(pk=study.pk))
+
+
+def study_finish(*, study: Study) -> Study:
+    """Train the best parameters as a normal experiment (or fail with the reason)."""
+    if study.best_params is None:
+        first_error = (
+            study.trials.exclude(error="").values_list("error", flat=True).first()
+        )
+        reason = "No trial finished."
+        if first_error:
+            reason += f" The first failure: {first_error}"
+        Study.objects.filter(pk=study.pk).update(
+            status=Study.Status.FAILED, error=reason, finished_at=timezone.now()
+        )
+        return Study.objects.get(pk=study.pk)
+    entry = algorithm_get(study.project.task_type, study.algorithm)
+    experiment = experiment_create(
+        project=study.project,
+        dataset=study.dataset,
+        algorithm=study.algorithm,
+        params=validate_params(
+            study.project.task_type, study.algorithm, study.best_params
+        ),
+        features=study.feature_spec if study.features_overridden else None,
+        user=study.created_by,
+        name=f"{entry.label}, best of study #{study.pk}",
+        cv_folds=study.cv_folds,
+        random_state=study.random_state,
+    )
+    Study.objects.filter(pk=study.pk).update(
+        status=Study.Status.SUCCEEDED,
+        best_experiment=experiment,
+        finished_at=timezone.now(),
+    )
+    audit_record(
+        actor=study.created_by,
+        verb="study.finished",
+        obj=study,
+        project=study.project,
+        data={"best_score": study.best_score, "experiment_id": experiment.pk},
+    )
+    return Study.objects.get(pk=study.pk)
+
+
+def study_trial_ended(job: Job) -> None:
+    """A trial job failed or was cancelled (also: its worker died)."""
+    trial = Trial.objects.filter(job_id=job.pk, status=Trial.Status.RUNNING).first()
+    study = Study.objects.filter(pk=job.subject_id).first()
+    if trial is not None:
+        Trial.objects.filter(pk=trial.pk).update(
+            status=Trial.Status.FAILED,
+            error=job.error or job.message,
+            finished_at=timezone.now(),
+        )
+        Study.objects.filter(pk=trial.study_id).update(n_trials=F("n_trials") + 1)
+        # Optuna writes on its own connection: after this transaction, or SQLite
+        # would make it wait for the lock this one holds.
+        transaction.on_commit(lambda: _tell_failed(study, trial.number))
+    if study is None or study.status != Study.Status.RUNNING:
+        return
+    if job.status == JobStatus.FAILED and _budget_left(study):
+        # A lost worker costs one trial, not the study: continue the chain.
+        _next_trial_job(study, job.created_by)
+    else:
+        _chain_ended(study, job)
+
+
+def _tell_failed(study: Study, number: int) -> None:
+    try:
+        _optuna_study(study).tell(
+            number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True
+        )
+    except Exception:  # the storage may be what failed; the Trial row says enough
+        logger.exception("could not mark optuna trial failed study=%s", study.pk)
+
+
+def study_cancel(*, study: Study, user) -> Study:
+    """Stop a study: queued trials are dropped, running ones stop at their next
+    fold; finished trials and the best result are kept."""
+    changed = Study.objects.filter(pk=study.pk, status__in=Study.ACTIVE).update(
+        status=Study.Status.CANCELLED, finished_at=timezone.now()
+    )
+    if not changed:
+        raise ValidationError(
+            {"status": f"The study is {study.status}: nothing to cancel."}
+        )
+    for job in Job.objects.filter(
+        subject_type="study", subject_id=study.pk, status__in=Job.ACTIVE
+    ):
+        job_cancel(job=job, user=user)
+    audit_record(actor=user, verb="study.cancelled", obj=study, project=study.project)
+    study.refresh_from_db()
+    return study
+
+
+def study_importance(study: Study) -> dict[str, float] | None:
+    """Parameter importance (Optuna's fANOVA) once enough trials finished."""
+    complete = study.trials.filter(status=Trial.Status.COMPLETE).count()
+    if complete < 5 or len(study.search_space) < 2:
+        return None
+    try:
+        ostudy = optuna.load_study(
+            study_name=study.optuna_name, storage=optuna_storage()
+        )
+        return {
+            k: float(v)
+            for k, v in optuna.importance.get_param_importances(ostudy).items()
+        }
+    except (KeyError, ValueError, RuntimeError):
+        return None

@@ -1,0 +1,171 @@
+"""Tuning studies with a real Redis, real jobs and Optuna's storage on the test
+database: a study runs its budget and trains the best, failing trials are recorded,
+cancel keeps what finished, bad input writes nothing.
+
+Transactional: Optuna writes on its own connection, which must see committed rows
+(and, on SQLite, must not wait behind the test's open transaction).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import optuna
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from projects.models import Experiment, Job, Study, Trial
+from projects.services.tuning import (
+    optuna_storage,
+    study_cancel,
+    study_create,
+    study_importance,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TREE_SPACE = {
+    "max_depth": {"type": "int", "low": 1, "high": 8},
+    "min_samples_leaf": {"type": "int", "low": 1, "high": 30, "log": True},
+}
+
+
+@pytest.fixture
+def tune(prepared_dataset, owner, run_jobs):
+    def start(**kw):
+        defaults = {
+            "algorithm": "decision_tree",
+            "strategy": "bayesian",
+            "max_trials": 6,
+            "search_space": TREE_SPACE,
+            "cv_folds": 3,
+            "parallelism": 2,
+        }
+        return study_create(
+            project=prepared_dataset.project,
+            dataset=prepared_dataset,
+            user=owner,
+            **{**defaults, **kw},
+        )
+
+    return start
+
+
+def test_it_runs_the_budget_and_trains_the_best_as_an_experiment(tune, run_jobs):
+    study = tune()
+
+    run_jobs()
+
+    study.refresh_from_db()
+    assert study.status == "succeeded", study.error
+    trials = list(study.trials.order_by("number"))
+    assert [t.number for t in trials] == list(range(6))
+    assert study.n_trials == 6 and study.trials_started == 6
+    complete = [t for t in trials if t.status == "complete"]
+    best = max(complete, key=lambda t: t.score)
+    assert study.best_score == best.score and study.best_params == best.params
+    experiment = study.best_experiment
+    assert experiment.status == "succeeded", experiment.error
+    assert experiment.params["max_depth"] == best.params["max_depth"]
+    assert "best of study" in experiment.name
+    stored = optuna.load_study(study_name=study.optuna_name, storage=optuna_storage())
+    assert len(stored.trials) == 6
+
+
+def test_it_records_each_fold_for_the_pruner(tune, run_jobs):
+    study = tune(strategy="halving", max_trials=8)
+
+    run_jobs()
+
+    trials = Trial.objects.filter(study=study)
+    assert all(1 <= len(t.intermediate) <= 3 for t in trials)
+    assert {t.status for t in trials} <= {"complete", "pruned"}
+
+
+def test_it_records_a_failing_trial_and_goes_on(tune, run_jobs):
+    # More neighbours than the ~100 rows of a training fold cannot be found.
+    space = {"n_neighbors": {"type": "choice", "choices": [3, 150]}}
+    study = tune(algorithm="knn", strategy="grid", search_space=space, max_trials=2)
+
+    run_jobs()
+
+    study.refresh_from_db()
+    failed = study.trials.get(status="failed")
+    assert failed.params == {"n_neighbors": 150}
+    assert "n_neighbors" in failed.error
+    assert study.status == "succeeded" and study.best_params == {"n_neighbors": 3}
+
+
+def test_it_fails_a_study_whose_every_trial_failed_with_the_first_reason(
+    tune, run_jobs
+):
+    space = {"n_neighbors": {"type": "choice", "choices": [150, 190]}}
+    study = tune(algorithm="knn", strategy="grid", search_space=space)
+
+    run_jobs()
+
+    study.refresh_from_db()
+    assert study.status == "failed"
+    assert study.error.startswith("No trial finished. The first failure:")
+    assert study.best_experiment is None
+
+
+def test_it_stops_starting_trials_when_the_time_budget_is_spent(tune, run_jobs):
+    study = tune(max_trials=None, time_budget_s=10)
+    Study.objects.filter(pk=study.pk).update(
+        status="running", started_at=timezone.now() - timedelta(hours=1)
+    )
+
+    run_jobs()
+
+    study.refresh_from_db()
+    assert study.trials.count() == 0
+    assert study.status == "failed" and "No trial finished" in study.error
+
+
+def test_it_cancels_a_study_and_keeps_what_finished(tune, run_jobs, owner):
+    study = tune()
+
+    study = study_cancel(study=study, user=owner)
+    run_jobs()
+
+    assert study.status == "cancelled"
+    assert not Job.objects.filter(subject_id=study.pk, status__in=Job.ACTIVE).exists()
+    with pytest.raises(ValidationError):
+        study_cancel(study=study, user=owner)
+
+
+def test_it_gives_parameter_importance_once_enough_trials_finished(tune, run_jobs):
+    study = tune(strategy="random", max_trials=8)
+    run_jobs()
+
+    importance = study_importance(Study.objects.get(pk=study.pk))
+
+    assert set(importance) == {"max_depth", "min_samples_leaf"}
+    assert sum(importance.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"search_space": {}}, "search_space"),
+        (
+            {"search_space": {"max_depth": {"type": "int", "low": 5, "high": 1}}},
+            "search_space.max_depth.high",
+        ),
+        ({"strategy": "genetic"}, "strategy"),
+        ({"algorithm": "baseline", "search_space": None}, "search_space"),
+        ({"max_trials": None, "time_budget_s": None}, "max_trials"),
+        ({"max_trials": 0}, "max_trials"),
+        ({"time_budget_s": 5}, "time_budget_s"),
+    ],
+)
+def test_it_refuses_a_bad_study_naming_the_field_and_writes_nothing(tune, kw, field):
+    with pytest.raises(ValidationError) as caught:
+        tune(**kw)
+
+    assert field in caught.value.message_dict
+    assert not Study.objects.exists()
+    assert not Job.objects.filter(kind="trial").exists()
+    assert not Experiment.objects.exists()
