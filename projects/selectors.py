@@ -356,3 +356,127 @@ def experiment_jobs(experiment_ids: list[int]) -> dict[int, Job]:
 
 def experiment_comments(experiment: Experiment):
     return experiment.comments.select_related("author").order_by("created_at", "id")
+
+
+# ------------------------------------------------------- step 7 (evaluation)
+
+LEADERBOARD_ROWS = 20
+PARALLEL_ROWS = 500
+EXPERIMENT_JOB_KINDS = ("train", "analyze_experiment", "evaluate_test")
+
+
+def experiment_in_project(project: Project, experiment_id: int) -> Experiment | None:
+    """One experiment of the project with what its dashboard shows (one query);
+    None for an id of another project, so it cannot leak."""
+    experiment = (
+        Experiment.objects.filter(project=project, pk=experiment_id)
+        .select_related(
+            "dataset", "dataset__parent", "baseline", "created_by", "test_evaluated_by"
+        )
+        .defer(
+            "dataset__profile",
+            "dataset__analysis",
+            "dataset__schema",
+            "dataset__report",
+            "dataset__parent__profile",
+            "dataset__parent__analysis",
+            "dataset__parent__schema",
+            "dataset__parent__recipe",
+            "dataset__parent__report",
+            "baseline__evaluation",
+            "baseline__test_evaluation",
+            "baseline__log",
+            "baseline__feature_spec",
+        )
+        .first()
+    )
+    if experiment is not None:
+        experiment.project = project  # keeps the role the access check found
+    return experiment
+
+
+def experiment_vs_baseline(experiment: Experiment) -> dict:
+    """The baseline's validation metrics and whether the experiment beats it on
+    the primary metric (None when either is unknown)."""
+    project = experiment.project
+    baseline = experiment.baseline
+    metrics = (
+        baseline.metrics
+        if baseline is not None and baseline.status == Experiment.Status.SUCCEEDED
+        else None
+    )
+    score = (metrics or {}).get("validation", {}).get(project.primary_metric)
+    beats = None
+    if score is not None and experiment.primary_score is not None:
+        beats = (
+            experiment.primary_score > score
+            if project.higher_is_better
+            else experiment.primary_score < score
+        )
+    return {"baseline": baseline, "metrics": metrics, "score": score, "beats": beats}
+
+
+def experiment_latest_jobs(experiment_id: int) -> dict[str, Job]:
+    """The latest job of each kind the dashboard shows, in one query."""
+    latest: dict[str, Job] = {}
+    for job in Job.objects.filter(
+        subject_type="experiment",
+        subject_id=experiment_id,
+        kind__in=EXPERIMENT_JOB_KINDS,
+    ).order_by("created_at"):
+        latest[job.kind] = job
+    return latest
+
+
+def experiment_leaderboard(project: Project, limit: int = LEADERBOARD_ROWS) -> list:
+    """The best trained experiments on the primary metric, plus the best baseline
+    when it is not among them (two small queries, no heavy fields)."""
+    fields = (
+        "id",
+        "name",
+        "algorithm",
+        "primary_score",
+        "is_baseline",
+        "dataset__version",
+    )
+    trained = Experiment.objects.filter(
+        project=project,
+        status=Experiment.Status.SUCCEEDED,
+        primary_score__isnull=False,
+    ).order_by(*experiment_ordering(project, "score"))
+    rows = list(trained.values(*fields)[:limit])
+    if not any(r["is_baseline"] for r in rows):
+        baseline = trained.filter(is_baseline=True).values(*fields).first()
+        if baseline is not None:
+            rows.append(baseline)
+    return rows
+
+
+def experiment_parallel_rows(
+    project: Project, algorithm: str | None = None, limit: int = PARALLEL_ROWS
+) -> tuple[str | None, list[dict]]:
+    """Parameters and primary score of the best ``limit`` trained experiments of
+    one algorithm (the one asked for, else the most common non-baseline one)."""
+    trained = Experiment.objects.filter(
+        project=project,
+        status=Experiment.Status.SUCCEEDED,
+        primary_score__isnull=False,
+    )
+    if not algorithm:
+        common = (
+            trained.filter(is_baseline=False)
+            .values("algorithm")
+            .annotate(n=Count("id"))
+            .order_by("-n", "algorithm")
+            .first()
+        )
+        if common is None:
+            return None, []
+        algorithm = common["algorithm"]
+    rows = trained.filter(algorithm=algorithm).order_by(
+        *experiment_ordering(project, "score")
+    )
+    return algorithm, [
+        {"params": params or {}, "score": score}
+        for params, score in rows.values_list("params", "primary_score")[:limit]
+    ]

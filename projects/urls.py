@@ -1,6 +1,6 @@
 from django.urls import path
 
-from projects.views import jobs, projects
+from projects.views import evaluation, experiments, jobs, projects
 
 app_name = "projects"
 
@@ -10,7 +10,36 @@ urlpatterns = [
     path("projects/<slug:slug>/", projects.project_home, name="home"),
     path("projects/<slug:slug>/steps/<slug:step_slug>/", projects.step, name="step"),
     # steps 5-6 pages
-    # step 7 pages
+    path(
+        "projects/<slug:slug>/experiments/compare/",
+        evaluation.experiments_compare,
+        name="experiments_compare",
+    ),
+    path(
+        "projects/<slug:slug>/experiments/<int:experiment_id>/",
+        experiments.experiment_dashboard,
+        name="experiment",
+    ),
+    path(
+        "projects/<slug:slug>/experiments/<int:experiment_id>/analysis/",
+        experiments.experiment_analysis,
+        name="experiment_analysis",
+    ),
+    path(
+        "projects/<slug:slug>/experiments/<int:experiment_id>/threshold/",
+        experiments.experiment_threshold,
+        name="experiment_threshold",
+    ),
+    path(
+        "projects/<slug:slug>/experiments/<int:experiment_id>/evaluate-test/",
+        experiments.experiment_test,
+        name="experiment_test",
+    ),
+    path(
+        "projects/<slug:slug>/experiments/<int:experiment_id>/comments/",
+        experiments.experiment_comment,
+        name="experiment_comment",
+    ),
     path("jobs/<uuid:job_id>/status/", jobs.job_status, name="job_status"),
     path("jobs/<uuid:job_id>/cancel/", jobs.job_cancel_view, name="job_cancel"),
     path("jobs/<uuid:job_id>/retry/", jobs.job_retry_view, name="job_retry"),

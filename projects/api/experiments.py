@@ -13,6 +13,7 @@ from projects.models import Experiment, Role
 from projects.selectors import (
     experiment_comments,
     experiment_jobs,
+    experiment_vs_baseline,
     experiments_filtered,
 )
 from projects.services.experiments import (
@@ -95,19 +96,8 @@ def experiment_summary(experiment: Experiment, job=None) -> dict:
 
 def experiment_detail(experiment: Experiment) -> dict:
     project = experiment.project
-    baseline = experiment.baseline
-    base_metrics = (
-        baseline.metrics if baseline and baseline.status == "succeeded" else None
-    )
-    beats = None
-    if base_metrics and experiment.primary_score is not None:
-        base = base_metrics.get("validation", {}).get(project.primary_metric)
-        if base is not None:
-            beats = (
-                experiment.primary_score > base
-                if project.higher_is_better
-                else experiment.primary_score < base
-            )
+    vs = experiment_vs_baseline(experiment)
+    baseline, base_metrics, beats = vs["baseline"], vs["metrics"], vs["beats"]
     dataset = experiment.dataset
     return {
         **experiment_summary(

@@ -63,6 +63,36 @@ ROUTES: dict[str, list[tuple[str, dict[str, int]]]] = {
         *[(f"/projects/{{slug}}/steps/{s.slug}/", scoped(PAGE, 200)) for s in STEPS],
         ("/projects/{slug}/steps/no-such-step/", scoped(PAGE, 404)),
     ],
+    # Step 7: the world's experiment is queued (never trained): its dashboard shows
+    # that, its analysis fragment says it has not finished (409); comparing one
+    # experiment asks for a second.
+    "projects/<slug:slug>/experiments/compare/": [
+        ("/projects/{slug}/experiments/compare/?ids={experiment_id}", scoped(PAGE, 200))
+    ],
+    "projects/<slug:slug>/experiments/<int:experiment_id>/": [
+        ("/projects/{slug}/experiments/{experiment_id}/", scoped(PAGE, 200))
+    ],
+    "projects/<slug:slug>/experiments/<int:experiment_id>/analysis/": [
+        ("/projects/{slug}/experiments/{experiment_id}/analysis/", scoped(PAGE, 409))
+    ],
+    "projects/<slug:slug>/experiments/<int:experiment_id>/threshold/": [
+        (
+            "/projects/{slug}/experiments/{experiment_id}/threshold/",
+            signed_in(PAGE, 405),
+        )
+    ],
+    "projects/<slug:slug>/experiments/<int:experiment_id>/evaluate-test/": [
+        (
+            "/projects/{slug}/experiments/{experiment_id}/evaluate-test/",
+            signed_in(PAGE, 405),
+        )
+    ],
+    "projects/<slug:slug>/experiments/<int:experiment_id>/comments/": [
+        (
+            "/projects/{slug}/experiments/{experiment_id}/comments/",
+            signed_in(PAGE, 405),
+        )
+    ],
     "jobs/<uuid:job_id>/status/": [("/jobs/{job_id}/status/", scoped(PAGE, 200))],
     "jobs/<uuid:job_id>/cancel/": [("/jobs/{job_id}/cancel/", signed_in(PAGE, 405))],
     "jobs/<uuid:job_id>/retry/": [("/jobs/{job_id}/retry/", signed_in(PAGE, 405))],
