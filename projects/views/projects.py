@@ -10,7 +10,14 @@ from projects.forms import ProjectForm
 from projects.models import Role
 from projects.selectors import latest_dataset, project_steps, projects_for_list
 from projects.services.projects import project_create
-from projects.views import data, evaluation, features, prepare, problem
+from projects.views import (
+    data,
+    evaluation,
+    features,
+    prepare,
+    problem,
+    selection,
+)
 from projects.views.common import render_step, step_exists, submit
 
 
@@ -55,7 +62,9 @@ def step(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
         return prepare.prepare_step(request, slug)
     if step_slug == "features":
         return features.features_step(request, slug)
-    # steps 5-6 (views/selection.py, views/training.py)
+    if step_slug == "models":
+        return selection.models_step(request, slug)
+    # step 6 (views/training.py)
     if step_slug == "evaluation":
         return evaluation.evaluation_step(request, slug)
     project = get_project_for(request.user, slug, need=Role.VIEWER)
