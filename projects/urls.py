@@ -1,6 +1,6 @@
 from django.urls import path
 
-from projects.views import evaluation, experiments, jobs, projects
+from projects.views import evaluation, experiments, jobs, projects, training
 
 app_name = "projects"
 
@@ -9,7 +9,11 @@ urlpatterns = [
     path("projects/new/", projects.project_new, name="new"),
     path("projects/<slug:slug>/", projects.project_home, name="home"),
     path("projects/<slug:slug>/steps/<slug:step_slug>/", projects.step, name="step"),
-    # steps 5-6 pages
+    path(
+        "projects/<slug:slug>/steps/training/rows/",
+        training.training_rows,
+        name="training_rows",
+    ),
     path(
         "projects/<slug:slug>/experiments/compare/",
         evaluation.experiments_compare,

@@ -17,6 +17,7 @@ from projects.views import (
     prepare,
     problem,
     selection,
+    training,
 )
 from projects.views.common import render_step, step_exists, submit
 
@@ -64,7 +65,8 @@ def step(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
         return features.features_step(request, slug)
     if step_slug == "models":
         return selection.models_step(request, slug)
-    # step 6 (views/training.py)
+    if step_slug == "training":
+        return training.training_step(request, slug)
     if step_slug == "evaluation":
         return evaluation.evaluation_step(request, slug)
     project = get_project_for(request.user, slug, need=Role.VIEWER)

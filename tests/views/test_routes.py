@@ -63,6 +63,10 @@ ROUTES: dict[str, list[tuple[str, dict[str, int]]]] = {
         *[(f"/projects/{{slug}}/steps/{s.slug}/", scoped(PAGE, 200)) for s in STEPS],
         ("/projects/{slug}/steps/no-such-step/", scoped(PAGE, 404)),
     ],
+    # Step 6: the table of experiments the page polls.
+    "projects/<slug:slug>/steps/training/rows/": [
+        ("/projects/{slug}/steps/training/rows/", scoped(PAGE, 200))
+    ],
     # Step 7: the world's experiment is queued (never trained): its dashboard shows
     # that, its analysis fragment says it has not finished (409); comparing one
     # experiment asks for a second.
