@@ -115,3 +115,17 @@ def get_experiment_for(user, experiment_id: int, need: str = Role.VIEWER):
         raise Http404("No such experiment.")
     _check(user, experiment.project, need, not_found="No such experiment.")
     return experiment
+
+
+def get_study_for(user, study_id: int, need: str = Role.VIEWER):
+    from projects.models import Study
+
+    study = (
+        Study.objects.select_related("project", "dataset", "best_experiment")
+        .filter(pk=study_id)
+        .first()
+    )
+    if study is None:
+        raise Http404("No such study.")
+    _check(user, study.project, need, not_found="No such study.")
+    return study

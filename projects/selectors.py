@@ -480,3 +480,16 @@ def experiment_parallel_rows(
         {"params": params or {}, "score": score}
         for params, score in rows.values_list("params", "primary_score")[:limit]
     ]
+
+
+# ----------------------------------------------------------------- tuning
+
+
+def studies_of(project: Project):
+    from projects.models import Study
+
+    return Study.objects.filter(project=project).order_by("-created_at", "-id")
+
+
+def study_trials(study):
+    return study.trials.order_by("number")

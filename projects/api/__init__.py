@@ -112,6 +112,7 @@ from projects.api import (  # noqa: E402
     health,
     jobs,
     projects,
+    tuning,
 )
 
 api.add_router("", health.router)
@@ -119,4 +120,5 @@ api.add_router("", projects.router)
 api.add_router("", datasets.router)
 api.add_router("", features.router)
 api.add_router("", experiments.router)
+api.add_router("", tuning.router)
 api.add_router("", jobs.router)

@@ -27,6 +27,10 @@ PATHS = {
     "/api/experiments/{experiment_id}/evaluate-test": {"post"},
     "/api/experiments/{experiment_id}/threshold": {"post"},
     "/api/experiments/{experiment_id}/comments": {"get", "post"},
+    "/api/projects/{project_id}/search-space": {"get"},
+    "/api/projects/{project_id}/studies": {"get", "post"},
+    "/api/studies/{study_id}": {"get"},
+    "/api/studies/{study_id}/cancel": {"post"},
 }
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 
-from projects.models import Experiment
+from projects.models import Experiment, Study
 from projects.selectors import STEPS
 from projects.services.datasets import dataset_upload
 from projects.services.tokens import token_create
@@ -157,6 +157,17 @@ ROUTES: dict[str, list[tuple[str, dict[str, int]]]] = {
     "api/experiments/<int:experiment_id>/threshold": [
         ("/api/experiments/{experiment_id}/threshold", everyone(405))
     ],
+    # The search space needs ?algorithm=: without it, 422 for members.
+    "api/projects/<int:project_id>/search-space": [
+        ("/api/projects/{project_id}/search-space?algorithm=svm", scoped(API, 200))
+    ],
+    "api/projects/<int:project_id>/studies": [
+        ("/api/projects/{project_id}/studies", scoped(API, 200))
+    ],
+    "api/studies/<int:study_id>": [("/api/studies/{study_id}", scoped(API, 200))],
+    "api/studies/<int:study_id>/cancel": [
+        ("/api/studies/{study_id}/cancel", everyone(405))
+    ],
 }
 
 
@@ -197,7 +208,16 @@ def world(project, owner, member, outsider, tmp_path):
     experiment = Experiment.objects.create(
         project=project, dataset=dataset, algorithm="baseline"
     )
+    study = Study.objects.create(
+        project=project,
+        dataset=dataset,
+        algorithm="svm",
+        strategy="random",
+        metric="f1_macro",
+        optuna_name="routes",
+    )
     ids = {
+        "study_id": study.pk,
         "experiment_id": experiment.pk,
         "slug": project.slug,
         "project_id": project.pk,

@@ -1,0 +1,128 @@
+"""Step 8 through the API: the proposed space, a study run to the end, bad input,
+cancel, and the role matrix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from projects.models import Study
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SPACE = {"max_depth": {"type": "int", "low": 1, "high": 6}}
+
+
+def send(client, method, url, body=None):
+    return getattr(client, method)(
+        url, json.dumps(body or {}), content_type="application/json"
+    )
+
+
+@pytest.fixture
+def sci(api_as):
+    return api_as("scientist")
+
+
+def _start(client, project, dataset, **kw):
+    body = {
+        "dataset_id": dataset.pk,
+        "algorithm": "decision_tree",
+        "strategy": "random",
+        "max_trials": 4,
+        "search_space": SPACE,
+        "cv_folds": 3,
+        **kw,
+    }
+    return send(client, "post", f"/api/projects/{project.pk}/studies", body)
+
+
+def test_it_proposes_a_search_space(api_as, project):
+    response = api_as("viewer").get(
+        f"/api/projects/{project.pk}/search-space?algorithm=svm"
+    )
+
+    assert response.status_code == 200
+    space = response.json()["search_space"]
+    assert space["C"]["log"] is True
+    assert space["degree"]["when"] == {"kernel": ["poly"]}
+
+
+def test_it_names_an_unknown_algorithm(api_as, project):
+    response = api_as("viewer").get(
+        f"/api/projects/{project.pk}/search-space?algorithm=ridge"
+    )
+
+    assert response.status_code == 400 and response.json()["field"] == "algorithm"
+
+
+def test_it_runs_a_study_and_answers_its_trials_and_best(
+    sci, project, prepared_dataset, run_jobs
+):
+    created = _start(sci, project, prepared_dataset)
+    assert created.status_code == 202, created.content
+    run_jobs()
+
+    body = sci.get(f"/api/studies/{created.json()['id']}").json()
+
+    assert body["status"] == "succeeded"
+    assert body["n_trials"] == 4 and len(body["trials"]) == 4
+    trial = body["trials"][0]
+    assert set(trial) >= {"number", "params", "score", "status", "seconds"}
+    best = max(t["score"] for t in body["trials"] if t["status"] == "complete")
+    assert body["best"]["score"] == best
+    experiment = sci.get(f"/api/experiments/{body['best']['experiment_id']}").json()
+    assert experiment["status"] == "succeeded"
+    assert experiment["params"]["max_depth"] == body["best"]["params"]["max_depth"]
+    listed = sci.get(f"/api/projects/{project.pk}/studies").json()
+    assert [s["id"] for s in listed] == [body["id"]]
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"strategy": "annealing"}, "strategy"),
+        (
+            {"search_space": {"max_depth": {"type": "float"}}},
+            "search_space.max_depth.type",
+        ),
+        ({"search_space": {}}, "search_space"),
+        ({"max_trials": None}, "max_trials"),
+        ({"time_budget_s": 3}, "time_budget_s"),
+        ({"algorithm": "kmeans"}, "algorithm"),
+    ],
+)
+def test_it_refuses_a_bad_study_naming_the_field(
+    sci, project, prepared_dataset, kw, field
+):
+    response = _start(sci, project, prepared_dataset, **kw)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == field
+    assert not Study.objects.exists()
+
+
+def test_it_cancels_a_study(sci, project, prepared_dataset):
+    created = _start(sci, project, prepared_dataset).json()
+
+    first = send(sci, "post", f"/api/studies/{created['id']}/cancel")
+    again = send(sci, "post", f"/api/studies/{created['id']}/cancel")
+
+    assert first.status_code == 200 and first.json()["status"] == "cancelled"
+    assert again.status_code == 400 and again.json()["field"] == "status"
+
+
+def test_it_refuses_viewers_and_hides_studies_from_outsiders(
+    api_as, api_for, outsider, sci, project, prepared_dataset
+):
+    created = _start(sci, project, prepared_dataset).json()
+    viewer = api_as("viewer")
+
+    refused = _start(viewer, project, prepared_dataset)
+    hidden = api_for(outsider).get(f"/api/studies/{created['id']}")
+    cancel = send(viewer, "post", f"/api/studies/{created['id']}/cancel")
+
+    assert refused.status_code == 403
+    assert hidden.status_code == 404
+    assert cancel.status_code == 403
