@@ -147,9 +147,11 @@ def project_steps(project: Project, latest: Dataset | None) -> list[Step]:
         ).exists()
     )
     features_done = prepared and bool(project.feature_spec)
+    # Counted once a version is prepared: the API can train without a saved
+    # feature spec (the suggestion is used), and the stepper must say so.
     experiments = (
         Experiment.objects.filter(project=project).values_list("status", flat=True)
-        if features_done
+        if prepared
         else []
     )
     statuses = set(experiments)
@@ -179,7 +181,7 @@ def project_steps(project: Project, latest: Dataset | None) -> list[Step]:
             state, waits = ("done" if prepared else "current"), ""
         elif step.number == 4 and prepared:
             state, waits = ("done" if features_done else "current"), ""
-        elif step.number == 5 and features_done:
+        elif step.number == 5 and (features_done or statuses):
             state, waits = ("done" if statuses else "current"), ""
         elif step.number == 6 and statuses:
             state, waits = ("done" if trained else "current"), ""

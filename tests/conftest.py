@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +118,8 @@ def start_worker(worker_env, tmp_path):
             env=worker_env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own process group, so the work horse it forks dies with it.
+            start_new_session=True,
         )
         proc.log_path = log.name
         procs.append(proc)
@@ -123,8 +127,8 @@ def start_worker(worker_env, tmp_path):
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
 

@@ -217,7 +217,7 @@ def experiment_create(
     with transaction.atomic():
         base_key = baseline_key(project.task_type)
         baseline = None
-        if base_key and algorithm != base_key:
+        if base_key:
             baseline = (
                 Experiment.objects.filter(
                     project=project, dataset=dataset, is_baseline=True
@@ -228,14 +228,21 @@ def experiment_create(
                 .order_by("created_at")
                 .first()
             )
-            if baseline is None:
-                baseline = _new_experiment(
-                    **common,
-                    algorithm=base_key,
-                    params=validate_params(project.task_type, base_key, {}),
-                    name="",
-                    baseline=None,
-                )
+        if base_key and algorithm == base_key and baseline is not None:
+            raise ValidationError(
+                {
+                    "algorithm": f"Version {dataset.version} already has its "
+                    f"baseline (experiment #{baseline.pk}); it is trained once."
+                }
+            )
+        if base_key and algorithm != base_key and baseline is None:
+            baseline = _new_experiment(
+                **common,
+                algorithm=base_key,
+                params=validate_params(project.task_type, base_key, {}),
+                name="",
+                baseline=None,
+            )
         return _new_experiment(
             **common,
             algorithm=algorithm,

@@ -259,3 +259,35 @@ def test_it_shows_the_clusters_of_an_algorithm_that_cannot_assign_new_rows(
     assert "validation" not in experiment.metrics
     assert experiment.evaluation["split"] == "train"
     assert experiment.evaluation["sizes"]
+
+
+def test_it_refuses_a_second_baseline_for_the_same_version(
+    prepared_dataset, train, owner
+):
+    first = train(prepared_dataset, "baseline")
+
+    with pytest.raises(ValidationError) as caught:
+        experiment_create(
+            project=prepared_dataset.project,
+            dataset=prepared_dataset,
+            algorithm="baseline",
+            user=owner,
+        )
+
+    assert f"#{first.pk}" in caught.value.message_dict["algorithm"][0]
+    assert Experiment.objects.filter(is_baseline=True).count() == 1
+
+
+def test_it_marks_steps_5_and_6_done_for_a_model_trained_without_a_saved_spec(
+    prepared_dataset, train
+):
+    from projects.selectors import latest_dataset, project_steps
+
+    train(prepared_dataset, "logistic_regression")
+    project = prepared_dataset.project
+    assert project.feature_spec is None
+
+    states = {s.slug: s.state for s in project_steps(project, latest_dataset(project))}
+
+    assert states["models"] == "done" and states["training"] == "done"
+    assert states["evaluation"] == "current"
