@@ -27,7 +27,23 @@ from projects.charts.evaluation import (
     _titled,
 )
 
-__all__ = ["predicted_vs_actual_overlay_figure", "residual_hist_overlay_figure"]
+__all__ = [
+    "colour_by_name",
+    "predicted_vs_actual_overlay_figure",
+    "residual_hist_overlay_figure",
+]
+
+# Plotly's default colorway, without the reference lines' grey.
+COLOURS = (
+    "#636efa",
+    "#ef553b",
+    "#00cc96",
+    "#ab63fa",
+    "#ffa15a",
+    "#19d3f3",
+    "#ff6692",
+    "#b6e880",
+)
 
 
 def residual_hist_overlay_figure(
@@ -138,3 +154,37 @@ def predicted_vs_actual_overlay_figure(
         **_legend(),
     )
     return go.Figure(traces, layout=layout)
+
+
+def colour_by_name(fig: go.Figure, names: list[str]) -> go.Figure:
+    """Give each experiment one colour in every overlay of the page.
+
+    Plotly colours traces by position, so a reference line or an experiment
+    without a curve would shift the colours from one chart to the next. A trace
+    whose name starts with an experiment's name gets that experiment's colour
+    (lines and markers); other traces are left as they are.
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+    names : list of str
+        The experiments' names, in the page's order.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The same figure, changed in place.
+    """
+    for trace in fig.data:
+        name = str(trace.name or "")
+        for i, experiment in enumerate(names):
+            # One curve per experiment only: a multiclass experiment's
+            # one-vs-rest curves ("name: class") keep their own colours.
+            if name == experiment or name.startswith(f"{experiment} ("):
+                colour = COLOURS[i % len(COLOURS)]
+                if trace.mode and "markers" in trace.mode:
+                    trace.marker.color = colour
+                if trace.mode is None or "lines" in trace.mode:
+                    trace.line.color = colour
+                break
+    return fig

@@ -795,6 +795,8 @@ def learning_curve_figure(data: Mapping[str, Any] | None) -> go.Figure | None:
                 y=np.concatenate([mean + std, (mean - std)[::-1]]),
                 fill="toself",
                 fillcolor=fill,
+                # lines only: plotly's default marks every vertex of the band
+                mode="lines",
                 line={"width": 0},
                 hoverinfo="skip",
                 showlegend=False,

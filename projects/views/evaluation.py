@@ -46,11 +46,12 @@ from projects.views.common import render_step
 PER_PAGE = 50
 MAX_COMPARED = 8
 PARALLEL_MAX_PARAMS = 12
+HALF_TITLE = 55  # characters of a chart title that fit half the page
 # Table columns that sort: (ordering name, header).
 SORTABLE = (
     ("score", "Score"),
     ("algorithm", "Algorithm"),
-    ("version", "Version"),
+    ("version", "version"),
     ("status", "Status"),
     ("fit_seconds", "Fit time"),
     ("latency", "Latency"),
@@ -65,6 +66,21 @@ def algorithm_label(task_type: str, key: str) -> str:
         return algorithm_get(task_type, key).label
     except SpecError:
         return key
+
+
+def chart_json(fig, *, half: bool = False) -> str | None:
+    """The figure's JSON; ``half`` for a chart in half the page's width, whose
+    long plain-language title is broken after its colon to fit."""
+    if fig is None:
+        return None
+    title = fig.layout.title.text or ""
+    if half and ": " in title and len(title) > HALF_TITLE:
+        fig.update_layout(
+            title_text=title.replace(": ", ":<br>", 1),
+            margin_t=64,
+            height=(fig.layout.height or 360) + 30,
+        )
+    return figure_json(fig)
 
 
 def cv_of(experiment: Experiment, metric: str) -> dict | None:
@@ -192,13 +208,18 @@ def varying_params(rows: list[dict], limit: int = PARALLEL_MAX_PARAMS) -> list[s
 
 def _parallel(project: Project, algorithm: str | None) -> dict:
     chosen, rows = experiment_parallel_rows(project, algorithm)
-    out = {"algorithm": chosen, "n": len(rows), "json": None, "params": []}
+    out = {
+        "algorithm": chosen,
+        "label": algorithm_label(project.task_type, chosen) if chosen else "",
+        "n": len(rows),
+        "json": None,
+        "params": [],
+    }
     if chosen is None or len(rows) < 2:
         return out
     metric = project.primary_metric
     params = varying_params([r["params"] for r in rows])
     out["params"] = params
-    out["label"] = algorithm_label(project.task_type, chosen)
     if not params:
         return out
     fig = parallel_coordinates_figure(
@@ -351,8 +372,12 @@ def _compare_charts(project: Project, experiments: list[Experiment]) -> list[dic
                 ),
             ),
         ]
+    names = list(evaluations)
     return [
-        {"key": key, "json": figure_json(fig)}
+        {
+            "key": key,
+            "json": chart_json(compare_charts.colour_by_name(fig, names), half=True),
+        }
         for key, fig in figures
         if fig is not None
     ]

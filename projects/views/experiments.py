@@ -26,7 +26,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from projects.access import can, get_project_for
 from projects.charts import evaluation as charts
-from projects.charts.profile import figure_json
 from projects.jobs import kind_label
 from projects.ml.cleaning import OPS
 from projects.ml.evaluation import threshold_metrics
@@ -45,7 +44,7 @@ from projects.services.experiments import (
 )
 from projects.services.jobs import QueueUnavailable
 from projects.views.common import error_messages, render_step
-from projects.views.evaluation import algorithm_label, cv_of
+from projects.views.evaluation import algorithm_label, chart_json, cv_of
 
 DEFAULT_THRESHOLD = 0.5  # what predict() uses for a binary classifier
 
@@ -62,10 +61,6 @@ def _experiment_for(
 
 def _url(experiment: Experiment, name: str = "experiment") -> str:
     return reverse(f"projects:{name}", args=[experiment.project.slug, experiment.pk])
-
-
-def _chart(fig) -> str | None:
-    return figure_json(fig) if fig is not None else None
 
 
 # ----------------------------------------------------------------- summary
@@ -176,13 +171,17 @@ def _classification_charts(experiment: Experiment, evaluation: dict) -> dict:
     out: dict[str, Any] = {}
     confusion = evaluation.get("confusion")
     if confusion:
-        out["confusion_counts"] = _chart(charts.confusion_figure(confusion))
-        out["confusion_share"] = _chart(
+        out["confusion_counts"] = chart_json(charts.confusion_figure(confusion))
+        out["confusion_share"] = chart_json(
             charts.confusion_figure(confusion, normalized=True)
         )
-    out["roc"] = _chart(charts.roc_figure({"this model": evaluation.get("roc")}))
-    out["pr"] = _chart(charts.pr_figure({"this model": evaluation.get("pr")}))
-    out["calibration"] = _chart(
+    out["roc"] = chart_json(
+        charts.roc_figure({"this model": evaluation.get("roc")}), half=True
+    )
+    out["pr"] = chart_json(
+        charts.pr_figure({"this model": evaluation.get("pr")}), half=True
+    )
+    out["calibration"] = chart_json(
         charts.calibration_figure(evaluation.get("calibration"))
     )
     table = evaluation.get("thresholds")
@@ -193,7 +192,7 @@ def _classification_charts(experiment: Experiment, evaluation: dict) -> dict:
             else DEFAULT_THRESHOLD
         )
         out["threshold"] = {
-            "chart": _chart(charts.threshold_figure(table, chosen=chosen)),
+            "chart": chart_json(charts.threshold_figure(table, chosen=chosen)),
             "table": json.dumps(
                 [
                     {
@@ -221,17 +220,21 @@ def _classification_charts(experiment: Experiment, evaluation: dict) -> dict:
 def _regression_charts(evaluation: dict) -> dict:
     by_segment = evaluation.get("by_segment") or {}
     return {
-        "predicted_vs_actual": _chart(
-            charts.predicted_vs_actual_figure(evaluation.get("scatter"))
+        "predicted_vs_actual": chart_json(
+            charts.predicted_vs_actual_figure(evaluation.get("scatter")), half=True
         ),
-        "residuals": _chart(charts.residuals_figure(evaluation.get("residuals"))),
-        "residual_hist": _chart(
+        "residuals": chart_json(
+            charts.residuals_figure(evaluation.get("residuals")), half=True
+        ),
+        "residual_hist": chart_json(
             charts.residual_hist_figure(evaluation.get("residual_hist"))
         ),
         "segments": [
             {
                 "column": column,
-                "chart": _chart(charts.segment_error_figure(by_segment, column)),
+                "chart": chart_json(
+                    charts.segment_error_figure(by_segment, column), half=True
+                ),
             }
             for column in by_segment
         ],
@@ -241,10 +244,14 @@ def _regression_charts(evaluation: dict) -> dict:
 def _clustering_charts(evaluation: dict) -> dict:
     silhouette = evaluation.get("silhouette") or {}
     return {
-        "silhouette": _chart(charts.silhouette_figure(silhouette)),
+        "silhouette": chart_json(charts.silhouette_figure(silhouette), half=True),
         "silhouette_note": silhouette.get("note"),
-        "sizes": _chart(charts.cluster_sizes_figure(evaluation.get("sizes"))),
-        "projection": _chart(charts.projection_figure(evaluation.get("projection"))),
+        "sizes": chart_json(
+            charts.cluster_sizes_figure(evaluation.get("sizes")), half=True
+        ),
+        "projection": chart_json(
+            charts.projection_figure(evaluation.get("projection"))
+        ),
     }
 
 
@@ -323,8 +330,8 @@ def analysis_context(
     curve = analysis.get("learning_curve") or {}
     bound = settings.FAIRNESS_BOUND
     context.update(
-        importance=_chart(charts.importance_figure(analysis.get("importance"))),
-        learning_curve=_chart(charts.learning_curve_figure(curve)),
+        importance=chart_json(charts.importance_figure(analysis.get("importance"))),
+        learning_curve=chart_json(charts.learning_curve_figure(curve)),
         learning_verdict=(curve.get("verdict") or {}),
         learning_error=curve.get("error"),
         fairness=[
@@ -332,8 +339,9 @@ def analysis_context(
                 "attribute": attribute,
                 "report": report,
                 "groups": _flag_groups(report, project.higher_is_better),
-                "chart": _chart(
-                    charts.fairness_figure(report, report.get("bound") or bound)
+                "chart": chart_json(
+                    charts.fairness_figure(report, report.get("bound") or bound),
+                    half=True,
                 ),
             }
             for attribute, report in (analysis.get("fairness") or {}).items()
