@@ -1036,9 +1036,11 @@ def leaderboard_figure(
         )
         return BAR_COLOUR if passes else CAUTION_COLOUR
 
-    shown = _labels(
-        [f"{r['name']} (baseline)" if r.get("baseline") else r["name"] for r in scored]
-    )
+    # Shorten the names first so the baseline mark is never cut off.
+    shown = [
+        f"{label} (baseline)" if r.get("baseline") else label
+        for label, r in zip(_labels([r["name"] for r in scored]), scored, strict=True)
+    ]
     trace = go.Bar(
         x=np.asarray([r["score"] for r in scored], dtype=float)[::-1],
         y=shown[::-1],

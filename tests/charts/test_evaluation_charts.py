@@ -277,3 +277,18 @@ def test_it_ranks_the_leaderboard_best_on_top_with_the_threshold_line():
     assert list(fig.data[0].marker.color) == ["#9d9d9d", "#f58518", "#4c78a8"]
     assert fig.layout.shapes[0].x0 == 0.5
     assert leaderboard_figure([], "rmse") is None
+
+
+def test_it_keeps_the_baseline_mark_on_a_long_name():
+    rows = [
+        {
+            "name": "Baseline (most frequent class) on v12",
+            "score": 0.5,
+            "baseline": True,
+        },
+        {"name": "x" * 80, "score": 0.7, "baseline": False},
+    ]
+    fig = leaderboard_figure(rows, "f1")
+
+    assert fig.data[0].y[0].endswith(" (baseline)")
+    assert fig.data[0].y[1].endswith("…")
