@@ -8,7 +8,7 @@ from django.db.models import Count, F, Max, QuerySet
 from django.urls import reverse
 
 from projects.access import visible_projects
-from projects.models import Dataset, DatasetStatus, Experiment, Job, Project
+from projects.models import Dataset, DatasetStatus, Experiment, Job, Project, Study
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ STEPS: tuple[Step, ...] = (
         "Hyperparameter tuning",
         "Grid, random, Bayesian (Optuna) and successive halving searches whose "
         "trials run as jobs.",
-        False,
+        True,
     ),
     Step(
         9,
@@ -187,12 +187,18 @@ def project_steps(project: Project, latest: Dataset | None) -> list[Step]:
             state, waits = ("done" if trained else "current"), ""
         elif step.number == 7 and trained:
             state, waits = ("done" if tested else "current"), ""
-        elif step.number in (5, 6, 7):
+        elif step.number == 8 and trained:
+            tuned = Study.objects.filter(
+                project=project, status=Study.Status.SUCCEEDED
+            ).exists()
+            state, waits = ("done" if tuned else "current"), ""
+        elif step.number in (5, 6, 7, 8):
             state = "waiting"
             waits = {
                 5: "step 4, Feature engineering",
                 6: "a candidate model (step 5)",
                 7: "a trained experiment (step 6)",
+                8: "a trained experiment (step 6)",
             }[step.number]
         else:
             previous = STEPS[step.number - 2]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from projects.views import evaluation, experiments, jobs, projects, training
+from projects.views import evaluation, experiments, jobs, projects, training, tuning
 
 app_name = "projects"
 
@@ -43,6 +43,16 @@ urlpatterns = [
         "projects/<slug:slug>/experiments/<int:experiment_id>/comments/",
         experiments.experiment_comment,
         name="experiment_comment",
+    ),
+    path(
+        "projects/<slug:slug>/studies/<int:study_id>/",
+        tuning.study_page,
+        name="study",
+    ),
+    path(
+        "projects/<slug:slug>/studies/<int:study_id>/live/",
+        tuning.study_live,
+        name="study_live",
     ),
     path("jobs/<uuid:job_id>/status/", jobs.job_status, name="job_status"),
     path("jobs/<uuid:job_id>/cancel/", jobs.job_cancel_view, name="job_cancel"),

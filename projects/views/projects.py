@@ -18,6 +18,7 @@ from projects.views import (
     problem,
     selection,
     training,
+    tuning,
 )
 from projects.views.common import render_step, step_exists, submit
 
@@ -69,6 +70,8 @@ def step(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
         return training.training_step(request, slug)
     if step_slug == "evaluation":
         return evaluation.evaluation_step(request, slug)
+    if step_slug == "tuning":
+        return tuning.tuning_step(request, slug)
     project = get_project_for(request.user, slug, need=Role.VIEWER)
     if request.method == "POST":
         return HttpResponse("This step takes no input yet.", status=405)

@@ -97,6 +97,14 @@ ROUTES: dict[str, list[tuple[str, dict[str, int]]]] = {
             signed_in(PAGE, 405),
         )
     ],
+    # Step 8: the world's study is queued (no worker runs): its page and the
+    # live part it polls.
+    "projects/<slug:slug>/studies/<int:study_id>/": [
+        ("/projects/{slug}/studies/{study_id}/", scoped(PAGE, 200))
+    ],
+    "projects/<slug:slug>/studies/<int:study_id>/live/": [
+        ("/projects/{slug}/studies/{study_id}/live/", scoped(PAGE, 200))
+    ],
     "jobs/<uuid:job_id>/status/": [("/jobs/{job_id}/status/", scoped(PAGE, 200))],
     "jobs/<uuid:job_id>/cancel/": [("/jobs/{job_id}/cancel/", signed_in(PAGE, 405))],
     "jobs/<uuid:job_id>/retry/": [("/jobs/{job_id}/retry/", signed_in(PAGE, 405))],
