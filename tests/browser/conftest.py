@@ -115,7 +115,9 @@ class UI:
     def wait_for_charts(self, scope: str = "body", at_least: int = 1) -> int:
         """Wait until plotly has drawn `at_least` charts inside `scope`."""
         charts = self.page.locator(f"{scope} {DRAWN_CHART}")
-        expect(charts.nth(at_least - 1)).to_be_attached()
+        # plotly.js draws after load; on a busy 2-core machine a page of charts
+        # can take longer than expect()'s default 5 s.
+        expect(charts.nth(at_least - 1)).to_be_attached(timeout=20_000)
         return charts.count()
 
     def assert_clean(self) -> None:
