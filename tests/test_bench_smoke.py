@@ -8,7 +8,7 @@ import sys
 from tests.conftest import BASE_DIR
 
 
-def smoke(script: str, *flags: str, workdir) -> str:
+def smoke(script: str, *flags: str, workdir, timeout: int = 300) -> str:
     result = subprocess.run(
         [
             sys.executable,
@@ -22,7 +22,7 @@ def smoke(script: str, *flags: str, workdir) -> str:
         cwd=BASE_DIR,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
@@ -37,3 +37,46 @@ def test_it_runs_the_cleaning_recipe_benchmark_on_tiny_data(tmp_path):
     out = smoke("bench/b2_cleaning.py", workdir=tmp_path)
     assert "ours" in out
     assert "Same output: **yes**" in out
+
+
+def test_it_runs_the_training_overhead_benchmark_on_tiny_data(tmp_path, settings):
+    # A real rqworker on the tests' own Redis database (empty before each test).
+    out = smoke(
+        "bench/b3_training.py",
+        "--redis-url",
+        settings.REDIS_URL,
+        workdir=tmp_path,
+        timeout=600,
+    )
+    assert "**ours**" in out
+    assert "same metrics as the anchor" in out
+    assert "| yes (" in out
+
+
+def test_it_runs_the_dashboards_benchmark_on_tiny_data(tmp_path, settings):
+    out = smoke(
+        "bench/b4_dashboards.py",
+        "--no-mlflow",
+        "--redis-url",
+        settings.REDIS_URL,
+        workdir=tmp_path,
+        timeout=600,
+    )
+    assert "API list, default ordering" in out
+    assert "page: compare 4 experiments" in out
+
+
+def test_it_runs_the_tuning_benchmark_on_tiny_data(tmp_path, settings):
+    # Ours' trial jobs run in the test's process (--no-workers: the same run_job a
+    # work horse runs); the real benchmark uses two rqworker processes.
+    out = smoke(
+        "bench/b5_tuning.py",
+        "--no-workers",
+        "--redis-url",
+        settings.REDIS_URL,
+        workdir=tmp_path,
+        timeout=600,
+    )
+    assert "**ours, Bayesian**" in out
+    assert "RandomizedSearchCV" in out
+    assert "job machinery < 5% of trial time" in out
