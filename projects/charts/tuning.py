@@ -262,8 +262,9 @@ def slice_figure(
                 marker={
                     "size": 8,
                     "color": [t.get("number", 0) for t in rows],
-                    "colorscale": "Blues",
-                    "cmin": -0.3 * last,
+                    # Light (early) to dark (late), never white on white.
+                    "colorscale": [[0, "#c6dbef"], [1, "#08306b"]],
+                    "cmin": 0,
                     "cmax": last,
                     "showscale": col == len(params),
                     "colorbar": {"title": {"text": "trial"}, "thickness": 12},
@@ -279,7 +280,8 @@ def slice_figure(
         if spec.get("type") == "choice":
             axis["type"] = "category"
         elif spec.get("log"):
-            axis["type"] = "log"
+            # 1, 2, 5, 10, 20, 50: readable ticks over a few decades.
+            axis.update(type="log", dtick="D2")
         fig.update_xaxes(axis, row=1, col=col)
     fig.update_yaxes(title_text=metric, automargin=True, row=1, col=1)
     title = (

@@ -415,6 +415,7 @@ def tuning_step(request: HttpRequest, slug: str) -> HttpResponse:
                 "project; choose one of the list."
             )
         dataset = prepared[0]
+    requested = source
     if source is not None and source.algorithm != entry.key:
         source = None  # the algorithm was changed: no longer "this model, tuned"
     proposed = default_search_space(project.task_type, entry.key)
@@ -474,6 +475,7 @@ def tuning_step(request: HttpRequest, slug: str) -> HttpResponse:
         "algorithms": algorithms,
         "entry": entry,
         "source": source,
+        "requested_source": requested,
         "rows": rows,
         "values": values,
         "strategies": [

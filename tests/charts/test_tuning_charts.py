@@ -115,7 +115,7 @@ def test_it_slices_the_score_by_each_parameter_with_the_right_axes():
     assert list(by_c.x) == [0.1, 1.0, 3.0]  # complete trials only
     assert list(by_c.y) == [0.6, 0.7, 0.65]
     assert list(by_kernel.x) == ["rbf", "linear", "linear"]
-    assert fig.layout.xaxis.type == "log"
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.dtick == "D2"
     assert fig.layout.xaxis2.type == "category"
     assert fig.layout.yaxis.title.text == "f1_macro"
     assert "two most important" in fig.layout.title.text

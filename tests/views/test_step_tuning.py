@@ -185,7 +185,7 @@ def test_it_prefills_the_algorithm_and_version_of_an_experiment(
     html = client_for(owner).get(_url(project_, f"?experiment={knn.pk}")).text
 
     assert '<option value="knn" selected>' in html
-    assert f'<input type="hidden" name="experiment" value="{knn.pk}">' in html
+    assert f'name="experiment" id="input-experiment" value="{knn.pk}">' in html
     assert "&lt;b&gt;Neighbours&lt;/b&gt;" in html  # R19: escaped
     assert "<b>Neighbours</b>" not in html
     assert 'name="space.n_neighbors.include"' in html

@@ -46,11 +46,11 @@ def _trial_row(html: str, number: int) -> str:
 
 
 def _figures(html: str) -> list[dict]:
+    """The figures of the live part: JSON in an attribute, since htmx drops
+    script elements from what it swaps in."""
     return [
         json.loads(unescape(m))
-        for m in re.findall(
-            r'<script type="application/json" id="fig-\d+">(.*?)</script>', html
-        )
+        for m in re.findall(r'<div class="chart" data-tuning-figure="([^"]*)"', html)
     ]
 
 

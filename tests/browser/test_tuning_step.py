@@ -1,0 +1,155 @@
+"""Step 8 in a real browser: start a small Bayesian study from the step page,
+watch the study page update with a real worker until it ends, and follow the link
+to the experiment its best parameters trained."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from projects.models import Experiment, Job, Study
+from projects.services.datasets import dataset_upload
+from projects.services.experiments import experiment_create
+from projects.services.features import (
+    dataset_suggested_features,
+    project_feature_spec_set,
+)
+from projects.services.preparation import dataset_prepare
+from projects.services.projects import project_update
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SPLIT = {"train": 0.6, "validation": 0.2, "test": 0.2, "seed": 1}
+SHOTS = Path("/tmp/shots")
+# A cold worker imports pandas, scikit-learn and Optuna, runs six 3-fold trials,
+# then trains the best and analyses it.
+STUDY_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def trained(project, owner, run_jobs, write_mixed_csv):
+    """Version 2 of 2,000 mixed rows, prepared, with a decision tree trained on it
+    (step 6 done), so step 8 is open."""
+    dataset, _ = dataset_upload(
+        project=project, user=owner, path=write_mixed_csv(), filename="customers.csv"
+    )
+    run_jobs()
+    project_update(project=project, user=owner, target_column="churned")
+    run_jobs()
+    dataset.refresh_from_db()
+    dataset_prepare(dataset=dataset, user=owner, recipe=None, split=SPLIT)
+    run_jobs()
+    prepared = project.datasets.get(version=2)
+    project_feature_spec_set(
+        project=project,
+        dataset=prepared,
+        spec=dataset_suggested_features(dataset=prepared),
+        user=owner,
+    )
+    experiment = experiment_create(
+        project=project,
+        dataset=prepared,
+        algorithm="decision_tree",
+        user=owner,
+        cv_folds=3,
+    )
+    run_jobs()
+    experiment.refresh_from_db()
+    assert experiment.status == "succeeded", experiment.error
+    return experiment
+
+
+def _screenshot(ui, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    ui.page.screenshot(path=str(SHOTS / name), full_page=True)
+
+
+def test_it_runs_a_bayesian_study_and_shows_its_best(
+    ui, worker, trained, owner, password
+):
+    page = ui.page
+    project = trained.project
+    ui.login(owner.username, password)
+
+    # From the experiment's dashboard to step 8, with the model chosen.
+    # The dashboard loads plotly: do not wait for every chart on a busy machine.
+    page.goto(
+        ui.url(f"/projects/{project.slug}/experiments/{trained.pk}/"),
+        wait_until="domcontentloaded",
+    )
+    page.get_by_role("link", name="Tune this model").click()
+    expect(
+        page.get_by_role("heading", name="Step 8: Hyperparameter tuning")
+    ).to_be_visible()
+    expect(page.get_by_label("Algorithm")).to_have_value("decision_tree")
+    expect(page.get_by_label("Prepared version")).to_have_value("2")
+    expect(page.locator("#tuning-space")).to_contain_text("Tuning Decision tree")
+    depth = page.locator("#tuning-space [data-param=max_depth]")
+    expect(depth.locator("[data-include]")).to_be_checked()
+
+    # Another algorithm loads its own space; back to the tree.
+    page.get_by_label("Algorithm").select_option("svm")
+    expect(page.locator("#tuning-space")).to_contain_text("only searched when kernel")
+    expect(page.locator("#tuning-space")).not_to_contain_text("Tuning Decision tree")
+    page.get_by_label("Algorithm").select_option("decision_tree")
+    expect(depth).to_be_visible()
+    expect(page.locator("#tuning-space")).to_contain_text("Tuning Decision tree")
+
+    page.get_by_label("Bayesian (Optuna TPE)").check()
+    page.get_by_label("Max trials").fill("6")
+    page.get_by_label("Cross-validation folds").fill("3")
+    depth.get_by_label("max depth high").fill("12")
+    ui.page.wait_for_timeout(200)
+    _screenshot(ui, "step8.png")
+    ui.shot("step 8 form")
+
+    page.get_by_role("button", name="Start the study").click()
+    heading = page.get_by_role("heading", name=re.compile(r"Study #\d+"))
+    expect(heading).to_be_visible()
+    study = Study.objects.get()
+    assert study.source_experiment_id == trained.pk
+    assert study.search_space["max_depth"]["high"] == 12
+    expect(page.locator(".msg-success")).to_contain_text(f"Study #{study.pk} started")
+    live = page.locator("#study-live")
+    expect(live).to_have_attribute("hx-trigger", "every 2s")
+    expect(live).to_contain_text("No trial has started yet")
+
+    worker()
+    # Trials appear while it runs, then it ends and stops polling.
+    expect(page.locator("#study-trials tbody tr").first).to_be_visible(
+        timeout=STUDY_TIMEOUT_MS
+    )
+    expect(live).to_have_attribute("data-status", "succeeded", timeout=STUDY_TIMEOUT_MS)
+    expect(live).not_to_have_attribute(
+        "hx-trigger", re.compile(".*"), timeout=STUDY_TIMEOUT_MS
+    )
+    expect(page.locator("#study-trials tbody tr")).to_have_count(6)
+    expect(page.locator("tr.trial-row.is-best")).to_have_count(1)
+    study.refresh_from_db()
+    best = page.locator(".stat-best .v")
+    expect(best).to_have_text(re.compile(r"0\.\d+"))
+    assert float(best.inner_text()) == pytest.approx(study.best_score, abs=1e-3)
+    link = page.get_by_role("link", name="Open its dashboard")
+    expect(link).to_have_attribute(
+        "href", f"/projects/{project.slug}/experiments/{study.best_experiment_id}/"
+    )
+    charts = ui.wait_for_charts("#study-charts", at_least=3)
+    assert charts >= 3
+    page.wait_for_timeout(300)
+    _screenshot(ui, "study.png")
+    ui.shot("study finished")
+
+    link.click()
+    heading = page.get_by_role("heading", name=re.compile("best of study"))
+    expect(heading).to_be_visible()
+    best_experiment = Experiment.objects.get(pk=study.best_experiment_id)
+    assert best_experiment.params["max_depth"] == study.best_params["max_depth"]
+    # Let the dashboard analysis finish too, so the worker stops idle.
+    deadline = time.monotonic() + 60
+    while Job.objects.filter(status__in=Job.ACTIVE).exists():
+        assert time.monotonic() < deadline, "the analysis jobs did not finish"
+        time.sleep(0.5)
