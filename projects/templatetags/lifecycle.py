@@ -16,15 +16,18 @@ _JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 def chart(figure_json: str | None, label: str = "chart"):
     """A plotly figure as inert JSON plus a placeholder that static/js/app.js draws.
 
-    No inline script runs (the CSP forbids it); the JSON is escaped so that a column
-    name like ``</script>`` cannot close the element.
+    The JSON sits in a ``<template>``: inert, and kept by htmx when a fragment is
+    swapped in (htmx 2 removes every ``<script>`` from swapped content while script
+    tags are disabled, so charts in polled fragments would never draw). No inline
+    script runs (the CSP forbids it); ``<``, ``>`` and ``&`` are escaped so that a
+    column name like ``</template>`` cannot close the element.
     """
     if not figure_json:
         return ""
     element_id = f"fig-{next(_ids)}"
     return format_html(
         '<div class="chart" data-figure="{}" role="img" aria-label="{}"></div>'
-        '<script type="application/json" id="{}">{}</script>',
+        '<template class="figure-json" id="{}">{}</template>',
         element_id,
         label,
         element_id,

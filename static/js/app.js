@@ -11,7 +11,9 @@
       var source = document.getElementById(el.getAttribute("data-figure"));
       if (!source) return;
       try {
-        var fig = JSON.parse(source.textContent);
+        // A <template>'s text lives in its content fragment.
+        var text = source.content ? source.content.textContent : source.textContent;
+        var fig = JSON.parse(text);
         el.setAttribute("data-drawn", "1");
         window.Plotly.newPlot(el, fig.data, fig.layout || {}, PLOT_CONFIG);
       } catch (err) {

@@ -181,3 +181,37 @@ def test_it_walks_the_team_through_evaluation(ui, worker, two_trained, owner, pa
     assert "test" in second.metrics
     assert Job.objects.get(kind="evaluate_test").status == "succeeded"
     assert Experiment.objects.filter(test_evaluated_at__isnull=False).count() == 1
+
+
+def test_it_draws_the_analysis_charts_when_the_polled_section_arrives(
+    ui, worker, two_trained, owner, password
+):
+    # The dashboard opened while the analysis job is still queued: its section
+    # polls, and the charts in the fragment that replaces it must draw (htmx
+    # drops <script> elements from swapped content; the figures are templates).
+    first, _second = two_trained
+    evaluation = {k: v for k, v in first.evaluation.items() if k != "analysis"}
+    Experiment.objects.filter(pk=first.pk).update(evaluation=evaluation)
+    Job.objects.filter(subject_id=first.pk, kind="analyze_experiment").delete()
+    from projects.services.jobs import job_create
+
+    job_create(
+        kind="analyze_experiment",
+        project=first.project,
+        subject_type="experiment",
+        subject_id=first.pk,
+        user=owner,
+        queue="training",
+    )
+    ui.login(owner.username, password)
+    ui.goto(f"/projects/{first.project.slug}/experiments/{first.pk}/")
+    expect(ui.page.locator("#analysis")).to_contain_text("running")
+    assert ui.page.locator("#analysis .chart").count() == 0
+
+    worker()
+
+    expect(ui.page.locator("#analysis .verdict-line")).to_be_visible(
+        timeout=JOB_TIMEOUT_MS
+    )
+    ui.wait_for_charts("#analysis", at_least=3)
+    ui.assert_clean()

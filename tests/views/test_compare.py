@@ -36,7 +36,7 @@ def pair(prepared_dataset, owner, profile_jobs):
 
 def _figures(html: str) -> list[dict]:
     blocks = re.findall(
-        r'<script type="application/json" id="fig-\d+">(.*?)</script>', html, re.S
+        r'<template class="figure-json" id="fig-\d+">(.*?)</template>', html, re.S
     )
     return [json.loads(b) for b in blocks]
 

@@ -92,7 +92,7 @@ def test_it_keeps_chart_data_from_closing_its_script_element(
 ):
     response = client_for(owner).get(f"/projects/{evil_project.slug}/steps/data/")
     blocks = re.findall(
-        r'<script type="application/json" id="fig-\d+">(.*?)</script>',
+        r'<template class="figure-json" id="fig-\d+">(.*?)</template>',
         response.text,
         re.S,
     )

@@ -38,7 +38,7 @@ def _url(experiment, tail: str = "") -> str:
 def _figures(html: str) -> list[dict]:
     """Every inert chart JSON block of the page."""
     blocks = re.findall(
-        r'<script type="application/json" id="fig-\d+">(.*?)</script>', html, re.S
+        r'<template class="figure-json" id="fig-\d+">(.*?)</template>', html, re.S
     )
     return [json.loads(b) for b in blocks]
 

@@ -67,7 +67,7 @@ def test_it_draws_a_chart_per_column(client_for, owner, project, ready_dataset):
     charts = re.findall(r'<div class="chart" data-figure="(fig-\d+)"', response.text)
     assert len(charts) >= 5
     for element_id in charts:
-        assert f'<script type="application/json" id="{element_id}">' in response.text
+        assert f'<template class="figure-json" id="{element_id}">' in response.text
 
 
 def test_it_lists_the_version_with_its_hash(client_for, owner, project, ready_dataset):

@@ -76,7 +76,7 @@ def _values(data) -> list:
 
 def _figures(html: str) -> list[dict]:
     blocks = re.findall(
-        r'<script type="application/json" id="fig-\d+">(.*?)</script>', html, re.S
+        r'<template class="figure-json" id="fig-\d+">(.*?)</template>', html, re.S
     )
     return [json.loads(b) for b in blocks]
 
