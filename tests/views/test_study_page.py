@@ -46,11 +46,13 @@ def _trial_row(html: str, number: int) -> str:
 
 
 def _figures(html: str) -> list[dict]:
-    """The figures of the live part: JSON in an attribute, since htmx drops
-    script elements from what it swaps in."""
+    """The figures of the live part: inert JSON in <template> elements (htmx keeps
+    those when it swaps the part in; it drops <script> elements)."""
     return [
-        json.loads(unescape(m))
-        for m in re.findall(r'<div class="chart" data-tuning-figure="([^"]*)"', html)
+        json.loads(m)
+        for m in re.findall(
+            r'<template class="figure-json" id="fig-\d+">(.*?)</template>', html, re.S
+        )
     ]
 
 
