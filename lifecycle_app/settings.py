@@ -211,7 +211,12 @@ RQ_QUEUES = {
 }
 # Services enqueue in transaction.on_commit themselves; "auto" keeps django-rq from
 # deferring a second time and lets us handle an unreachable Redis where it happens.
-RQ = {"COMMIT_MODE": "auto", "DEFAULT_RESULT_TTL": 24 * 60 * 60}
+RQ = {
+    "COMMIT_MODE": "auto",
+    "DEFAULT_RESULT_TTL": 24 * 60 * 60,
+    # Imports the scientific stack before forking each job (projects/worker.py).
+    "WORKER_CLASS": "projects.worker.Worker",
+}
 RQ_SHOW_ADMIN_LINK = True
 
 # Jobs: the worker writes a heartbeat; the reconciler fails jobs whose heartbeat is
