@@ -6,7 +6,15 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from projects.models import Dataset, Job, Membership, Project, Role
+from projects.models import (
+    Dataset,
+    Experiment,
+    Job,
+    Membership,
+    Project,
+    Role,
+    Study,
+)
 
 # What each role may do. "viewer" is the read permission every member has.
 ROLE_GRANTS: dict[str, frozenset[str]] = {
@@ -83,49 +91,30 @@ def get_project_for(user, key: str | int, need: str = Role.VIEWER) -> Project:
     return _check(user, project, need)
 
 
+def _in_project(user, queryset: QuerySet, pk, need: str, noun: str):
+    """The object of a project-owned model, checked like its project: the same 404
+    for an id that does not exist and for a stranger (R21), 403 for a missing role."""
+    found = queryset.select_related("project").filter(pk=pk).first()
+    if found is None:
+        raise Http404(f"No such {noun}.")
+    _check(user, found.project, need, not_found=f"No such {noun}.")
+    return found
+
+
 def get_dataset_for(user, dataset_id: int, need: str = Role.VIEWER) -> Dataset:
-    dataset = (
-        Dataset.objects.select_related("project", "created_by")
-        .filter(pk=dataset_id)
-        .first()
-    )
-    if dataset is None:
-        raise Http404("No such dataset.")
-    _check(user, dataset.project, need, not_found="No such dataset.")
-    return dataset
+    qs = Dataset.objects.select_related("created_by")
+    return _in_project(user, qs, dataset_id, need, "dataset")
 
 
 def get_job_for(user, job_id, need: str = Role.VIEWER) -> Job:
-    job = Job.objects.select_related("project").filter(pk=job_id).first()
-    if job is None:
-        raise Http404("No such job.")
-    _check(user, job.project, need, not_found="No such job.")
-    return job
+    return _in_project(user, Job.objects.all(), job_id, need, "job")
 
 
-def get_experiment_for(user, experiment_id: int, need: str = Role.VIEWER):
-    from projects.models import Experiment
-
-    experiment = (
-        Experiment.objects.select_related("project", "dataset", "created_by")
-        .filter(pk=experiment_id)
-        .first()
-    )
-    if experiment is None:
-        raise Http404("No such experiment.")
-    _check(user, experiment.project, need, not_found="No such experiment.")
-    return experiment
+def get_experiment_for(user, experiment_id: int, need: str = Role.VIEWER) -> Experiment:
+    qs = Experiment.objects.select_related("dataset", "created_by")
+    return _in_project(user, qs, experiment_id, need, "experiment")
 
 
-def get_study_for(user, study_id: int, need: str = Role.VIEWER):
-    from projects.models import Study
-
-    study = (
-        Study.objects.select_related("project", "dataset", "best_experiment")
-        .filter(pk=study_id)
-        .first()
-    )
-    if study is None:
-        raise Http404("No such study.")
-    _check(user, study.project, need, not_found="No such study.")
-    return study
+def get_study_for(user, study_id: int, need: str = Role.VIEWER) -> Study:
+    qs = Study.objects.select_related("dataset", "best_experiment")
+    return _in_project(user, qs, study_id, need, "study")

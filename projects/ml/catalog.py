@@ -252,6 +252,27 @@ def _forest(cls: type) -> Callable[[dict, int], Any]:
     return build
 
 
+_GB_PARAMS = (
+    _p("n_estimators", "int", 100, "Boosting rounds.", low=10, high=2000, log=True),
+    _LEARNING_RATE,
+    _p("max_depth", "int", 3, "Depth of each tree.", low=1, high=16),
+    _p("subsample", "float", 1.0, "Share of rows each tree sees.", low=0.1, high=1.0),
+)
+
+
+def _gradient_boosting(cls: type) -> Callable[[dict, int], Any]:
+    def build(p: dict, rs: int) -> Any:
+        return cls(
+            n_estimators=p["n_estimators"],
+            learning_rate=p["learning_rate"],
+            max_depth=p["max_depth"],
+            subsample=p["subsample"],
+            random_state=rs,
+        )
+
+    return build
+
+
 def _classification() -> list[Algorithm]:
     forest_params = (
         _N_ESTIMATORS,
@@ -357,34 +378,8 @@ def _classification() -> list[Algorithm]:
             label="Gradient boosting",
             description="Trees added one by one, each fixing the last one's errors.",
             fits="Up to about 100,000 rows; slower than histogram boosting.",
-            build=lambda p, rs: ensemble.GradientBoostingClassifier(
-                n_estimators=p["n_estimators"],
-                learning_rate=p["learning_rate"],
-                max_depth=p["max_depth"],
-                subsample=p["subsample"],
-                random_state=rs,
-            ),
-            params=(
-                _p(
-                    "n_estimators",
-                    "int",
-                    100,
-                    "Boosting rounds.",
-                    low=10,
-                    high=2000,
-                    log=True,
-                ),
-                _LEARNING_RATE,
-                _p("max_depth", "int", 3, "Depth of each tree.", low=1, high=16),
-                _p(
-                    "subsample",
-                    "float",
-                    1.0,
-                    "Share of rows each tree sees.",
-                    low=0.1,
-                    high=1.0,
-                ),
-            ),
+            build=_gradient_boosting(ensemble.GradientBoostingClassifier),
+            params=_GB_PARAMS,
             max_rows=200_000,
         ),
         Algorithm(
@@ -621,34 +616,8 @@ def _regression() -> list[Algorithm]:
             label="Gradient boosting",
             description="Trees added one by one, each fixing the last one's errors.",
             fits="Up to about 100,000 rows; slower than histogram boosting.",
-            build=lambda p, rs: ensemble.GradientBoostingRegressor(
-                n_estimators=p["n_estimators"],
-                learning_rate=p["learning_rate"],
-                max_depth=p["max_depth"],
-                subsample=p["subsample"],
-                random_state=rs,
-            ),
-            params=(
-                _p(
-                    "n_estimators",
-                    "int",
-                    100,
-                    "Boosting rounds.",
-                    low=10,
-                    high=2000,
-                    log=True,
-                ),
-                _LEARNING_RATE,
-                _p("max_depth", "int", 3, "Depth of each tree.", low=1, high=16),
-                _p(
-                    "subsample",
-                    "float",
-                    1.0,
-                    "Share of rows each tree sees.",
-                    low=0.1,
-                    high=1.0,
-                ),
-            ),
+            build=_gradient_boosting(ensemble.GradientBoostingRegressor),
+            params=_GB_PARAMS,
             max_rows=200_000,
         ),
         Algorithm(
