@@ -16,6 +16,10 @@ STAMP := $(VENV)/.installed-stamp
 # the project's virtualenv: it gets one of its own, used only by bench/.
 YDATA_VENV := .venv-ydata
 YDATA_STAMP := $(YDATA_VENV)/.installed-stamp
+# FLAML (the B5 anchor) with LightGBM and xgboost: heavy, and not a dependency of
+# the app, so it gets a virtualenv of its own too.
+FLAML_VENV := .venv-flaml
+FLAML_STAMP := $(FLAML_VENV)/.installed-stamp
 
 PORT ?= 8000
 REDIS_URL ?= redis://127.0.0.1:6390/0
@@ -76,7 +80,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench-venv: $(STAMP) $(YDATA_STAMP) ## Install the benchmark anchors (.venv-ydata)
+bench-venv: $(STAMP) $(YDATA_STAMP) $(FLAML_STAMP) ## Install the benchmark anchors (.venv-ydata, .venv-flaml)
 
 $(YDATA_STAMP): bench/requirements-ydata.txt
 	@[ -x $(YDATA_VENV)/bin/python ] || $(PYTHON) -m venv $(YDATA_VENV)
@@ -84,17 +88,25 @@ $(YDATA_STAMP): bench/requirements-ydata.txt
 	$(YDATA_VENV)/bin/python -m pip install -q -r bench/requirements-ydata.txt
 	@touch $@
 
+$(FLAML_STAMP): bench/requirements-flaml.txt
+	@[ -x $(FLAML_VENV)/bin/python ] || $(PYTHON) -m venv $(FLAML_VENV)
+	$(FLAML_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FLAML_VENV)/bin/python -m pip install -q -r bench/requirements-flaml.txt
+	@touch $@
+
 bench: bench-venv ## Run benchmarks (all, or NAME=b1) and update docs/benchmarks.md
 	@scripts=$$(ls bench/$(if $(NAME),$(NAME)_,b[0-9]*_)*.py 2>/dev/null || true); \
 	if [ -z "$$scripts" ]; then echo "no benchmark matches NAME='$(NAME)'" >&2; exit 1; fi; \
 	for s in $$scripts; do \
 		echo "==> $$s"; \
-		YDATA_PYTHON=$(YDATA_VENV)/bin/python $(BIN)/python $$s; \
+		YDATA_PYTHON=$(YDATA_VENV)/bin/python FLAML_PYTHON=$(FLAML_VENV)/bin/python \
+			$(BIN)/python $$s; \
 	done
 
 clean: ## Remove runtime state in var/ (database, media, bench data); keeps .venv
 	@$(PYTHON) bin/redisctl.py stop-all
 	rm -rf var/
-	find . -path ./$(VENV) -prune -o -path ./$(YDATA_VENV) -prune -o \
+	find . -path ./$(VENV) -prune -o -path ./$(YDATA_VENV) -prune \
+		-o -path ./$(FLAML_VENV) -prune -o \
 		-name __pycache__ -type d -print0 | xargs -0 rm -rf
 	rm -rf .pytest_cache .ruff_cache .hypothesis

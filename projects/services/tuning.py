@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from sqlalchemy import event
+from sqlalchemy import exc as sqlalchemy_exc
 
 from projects.ml.catalog import algorithm_get, validate_params
 from projects.ml.errors import SpecError
@@ -77,11 +78,25 @@ def optuna_storage() -> optuna.storages.RDBStorage:
         kwargs = {"pool_pre_ping": True}
     with _storage_lock:
         if url not in _storages:
-            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            storage = _rdb_storage(url, kwargs)
             if url.startswith("sqlite"):
                 _immediate_transactions(storage.engine)
             _storages[url] = storage
         return _storages[url]
+
+
+def _rdb_storage(url: str, kwargs: dict) -> optuna.storages.RDBStorage:
+    """Open the storage; on a new database the first trials of a study race to
+    create Optuna's tables (the loser's INSERT of the schema version fails): the
+    other process made them, so opening again finds them."""
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except sqlalchemy_exc.SQLAlchemyError:
+            if attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def optuna_storages_close() -> None:
@@ -107,13 +122,22 @@ def _immediate_transactions(engine) -> None:
     engine.dispose()
 
 
-def _optuna_study(study: Study) -> optuna.Study:
+def _optuna_study(study: Study, *, slot: int = 0) -> optuna.Study:
+    """The study in Optuna's storage, with a sampler for the trial in ``slot``.
+
+    Every trial job makes a new sampler, so its seed must differ per trial: with
+    the study's seed alone each job would start from the same random state and
+    draw the same parameters (random search would try one point over and over,
+    TPE's startup trials too). ``random_state + slot`` keeps a study reproducible
+    where the order of its trials is (one chain). The grid keeps the study's seed:
+    it shuffles its points with it and hands them out by trial number, so every
+    job must see the same order.
+    """
+    seed = study.random_state + (0 if study.strategy == "grid" else slot)
     return optuna.create_study(
         storage=optuna_storage(),
         study_name=study.optuna_name,
-        sampler=make_sampler(
-            study.strategy, study.search_space, seed=study.random_state
-        ),
+        sampler=make_sampler(study.strategy, study.search_space, seed=seed),
         pruner=make_pruner(study.strategy),
         direction="maximize" if study.higher_is_better else "minimize",
         load_if_exists=True,
@@ -228,12 +252,19 @@ def _budget_left(study: Study) -> bool:
     return study.max_trials is None or study.trials_started < study.max_trials
 
 
-def _reserve_slot(study: Study) -> bool:
-    """Take one trial of the budget, atomically across workers."""
+def _reserve_slot(study: Study) -> int | None:
+    """Take one trial of the budget, atomically across workers; returns its slot
+    (0, 1, ...: unique within the study), or None when none is left."""
     qs = Study.objects.filter(pk=study.pk, status=Study.Status.RUNNING)
     if study.max_trials is not None:
         qs = qs.filter(trials_started__lt=study.max_trials)
-    return bool(qs.update(trials_started=F("trials_started") + 1))
+    with transaction.atomic():
+        # The UPDATE holds the row (PostgreSQL) or the database (SQLite, BEGIN
+        # IMMEDIATE) until commit, so the count read back is this job's own.
+        if not qs.update(trials_started=F("trials_started") + 1):
+            return None
+        taken = Study.objects.values_list("trials_started", flat=True).get(pk=study.pk)
+    return taken - 1
 
 
 def study_trial_run(*, job: Job, progress) -> None:
@@ -250,11 +281,12 @@ def study_trial_run(*, job: Job, progress) -> None:
     if study.status != Study.Status.RUNNING or not _budget_left(study):
         _chain_ended(study, job)
         return
-    if not _reserve_slot(study):
+    slot = _reserve_slot(study)
+    if slot is None:
         _chain_ended(study, job)
         return
     progress(3, "Asking the sampler for parameters")
-    ostudy = _optuna_study(study)
+    ostudy = _optuna_study(study, slot=slot)
     otrial = ostudy.ask()
     params = suggest_params(otrial, study.search_space)
     trial = Trial.objects.create(

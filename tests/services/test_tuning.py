@@ -73,6 +73,19 @@ def test_it_runs_the_budget_and_trains_the_best_as_an_experiment(tune, run_jobs)
     assert len(stored.trials) == 6
 
 
+@pytest.mark.parametrize("strategy", ["random", "bayesian"])
+def test_it_draws_new_parameters_for_each_trial_job(tune, run_jobs, strategy):
+    # Every trial job makes a new sampler: seeded with the study's seed alone, each
+    # would draw the same first point (random search tried one point six times).
+    space = {"max_depth": {"type": "int", "low": 2, "high": 100}}
+    study = tune(strategy=strategy, search_space=space)
+
+    run_jobs()
+
+    params = [t.params["max_depth"] for t in study.trials.all()]
+    assert len(params) == 6 and len(set(params)) >= 5
+
+
 def test_it_records_each_fold_for_the_pruner(tune, run_jobs):
     study = tune(strategy="halving", max_trials=8)
 
