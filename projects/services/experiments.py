@@ -104,7 +104,7 @@ def project_catalog(*, project: Project, dataset: Dataset | None = None) -> dict
     }
 
 
-def _resolve_features(
+def features_resolve(
     project: Project, dataset: Dataset, features: Any
 ) -> tuple[dict, bool]:
     """The spec an experiment uses, validated against the version's columns."""
@@ -203,7 +203,7 @@ def experiment_create(
         raise _field_error(exc) from None
     if not 0 <= cv_folds <= 20 or cv_folds == 1:
         raise ValidationError({"cv_folds": "Give 0 (no cross-validation) or 2-20."})
-    spec, overridden = _resolve_features(project, dataset, features)
+    spec, overridden = features_resolve(project, dataset, features)
     queue_require()
     common = {
         "project": project,
@@ -252,14 +252,6 @@ def experiment_create(
         )
 
 
-def experiment_job(experiment: Experiment) -> Job | None:
-    return (
-        Job.objects.filter(subject_type="experiment", subject_id=experiment.pk)
-        .order_by("-created_at")
-        .first()
-    )
-
-
 def experiment_cancel(*, experiment: Experiment, user) -> Experiment:
     """Cancel the experiment's queued or running job (finished ones stay)."""
     job = (
@@ -290,7 +282,7 @@ def experiment_cancel(*, experiment: Experiment, user) -> Experiment:
 # ----------------------------------------------------------------- the jobs
 
 
-def _splits(dataset: Dataset) -> dict[str, pd.DataFrame]:
+def dataset_splits(dataset: Dataset) -> dict[str, pd.DataFrame]:
     frame = dataset_load_frame(dataset)
     if SPLIT_COLUMN not in frame.columns:
         raise JobError(f"Version {dataset.version} has no split; prepare it first.")
@@ -409,7 +401,7 @@ def experiment_train_run(*, job: Job, progress) -> None:
         progress(5 + 75 * done / max(total, 1), message)
 
     progress(2, f"Reading version {experiment.dataset.version}")
-    splits = _splits(experiment.dataset)
+    splits = dataset_splits(experiment.dataset)
     entry = algorithm_get(project.task_type, experiment.algorithm)
     try:
         result = train_model(
@@ -540,7 +532,7 @@ def experiment_analyze_run(*, job: Job, progress) -> None:
     target = project.target_column or None
     progress(5, "Loading the model and the data")
     pipeline = experiment_load_model(experiment)
-    splits = _splits(experiment.dataset)
+    splits = dataset_splits(experiment.dataset)
     Xv, yv = split_xy(splits["validation"], target=target, task_type=project.task_type)
     Xt, yt = split_xy(splits["train"], target=target, task_type=project.task_type)
     classes = experiment.info.get("classes")
@@ -659,7 +651,7 @@ def experiment_evaluate_test_run(*, job: Job, progress) -> None:
     progress(10, "Loading the model")
     pipeline = experiment_load_model(experiment)
     progress(30, "Scoring the test split")
-    test = _splits(experiment.dataset)["test"]
+    test = dataset_splits(experiment.dataset)["test"]
     X, y = split_xy(
         test, target=project.target_column or None, task_type=project.task_type
     )
@@ -745,7 +737,6 @@ __all__ = [
     "experiment_create",
     "experiment_evaluate_test",
     "experiment_evaluate_test_run",
-    "experiment_job",
     "experiment_load_model",
     "experiment_set_threshold",
     "experiment_train_ended",

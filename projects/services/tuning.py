@@ -45,10 +45,10 @@ from projects.ml.tuning import (
 from projects.models import Dataset, Experiment, Job, JobStatus, Project, Study, Trial
 from projects.services.audit import audit_record
 from projects.services.experiments import (
-    _resolve_features,
-    _splits,
     dataset_require_prepared,
+    dataset_splits,
     experiment_create,
+    features_resolve,
 )
 from projects.services.jobs import job_cancel, job_create, queue_require
 from projects.services.preparation import spec_validation_error
@@ -194,7 +194,7 @@ def study_create(
         max_trials = size if max_trials is None else min(max_trials, size)
     if not 2 <= cv_folds <= 20:
         raise ValidationError({"cv_folds": "Give 2 to 20 folds."})
-    spec, overridden = _resolve_features(project, dataset, features)
+    spec, overridden = features_resolve(project, dataset, features)
     parallelism = parallelism or settings.TUNING_PARALLELISM
     if not 1 <= parallelism <= 32:
         raise ValidationError({"parallelism": "Give 1 to 32 trials at once."})
@@ -293,7 +293,7 @@ def study_trial_run(*, job: Job, progress) -> None:
         study=study, number=otrial.number, params=params, job_id=job.pk
     )
     progress(5, f"Trial {otrial.number}: scoring {len(params)} parameter(s)")
-    train = _splits(study.dataset)["train"]
+    train = dataset_splits(study.dataset)["train"]
     intermediate: list[float] = []
 
     def on_fold(done: int, mean: float) -> bool:

@@ -177,18 +177,17 @@ def _rows(project: Project, experiments: list[Experiment]) -> list[dict]:
     ]
 
 
-def _leaderboard(project: Project) -> str | None:
+def _leaderboard(project: Project, leaders: list[dict]) -> str | None:
     rows = [
         {
-            # The chart appends "(baseline)" and cuts labels at 40 characters:
-            # a baseline's long default name would lose the mark.
+            # Short labels: the baseline's default name is long and says little.
             "name": f"#{r['id']} on v{r['dataset__version']}"
             if r["is_baseline"]
             else f"#{r['id']} {r['name'] or r['algorithm']}",
             "score": r["primary_score"],
             "baseline": r["is_baseline"],
         }
-        for r in experiment_leaderboard(project)
+        for r in leaders
     ]
     fig = leaderboard_figure(
         rows,
@@ -249,7 +248,9 @@ def evaluation_step(request: HttpRequest, slug: str) -> HttpResponse:
         if k not in form.errors
     }
     params["ordering"] = filters["ordering"] if request.GET.get("ordering") else None
-    any_trained = bool(facets["algorithms"]) and experiment_leaderboard(project, 1)
+    # One leaderboard query answers both "is anything trained?" and the chart.
+    leaders = experiment_leaderboard(project) if facets["algorithms"] else []
+    any_trained = bool(leaders)
     context = {
         "form": form,
         "page": page,
@@ -260,14 +261,14 @@ def evaluation_step(request: HttpRequest, slug: str) -> HttpResponse:
             for k in ("algorithm", "dataset_id", "status", "min_score", "max_score")
         ),
         "has_experiments": bool(facets["algorithms"]),
-        "any_trained": bool(any_trained),
+        "any_trained": any_trained,
         "prev_url": _query(params, page=page.previous_page_number())
         if page.has_previous()
         else "",
         "next_url": _query(params, page=page.next_page_number())
         if page.has_next()
         else "",
-        "leaderboard_json": _leaderboard(project) if any_trained else None,
+        "leaderboard_json": _leaderboard(project, leaders) if any_trained else None,
         "parallel": _parallel(project, filters["algorithm"]) if any_trained else {},
         "max_compared": MAX_COMPARED,
     }

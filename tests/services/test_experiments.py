@@ -13,7 +13,7 @@ from sklearn.metrics import f1_score
 from projects.ml.training import split_xy
 from projects.models import AuditEvent, Experiment, Job
 from projects.services.experiments import (
-    _splits,
+    dataset_splits,
     experiment_cancel,
     experiment_comment_add,
     experiment_create,
@@ -66,7 +66,7 @@ def test_it_records_the_validation_metric_scikit_learn_computes(
     experiment = train(prepared_dataset, "logistic_regression")
     model = experiment_load_model(experiment)
     X, y = split_xy(
-        _splits(prepared_dataset)["validation"],
+        dataset_splits(prepared_dataset)["validation"],
         target="churn",
         task_type="classification",
     )
