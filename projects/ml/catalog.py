@@ -273,6 +273,37 @@ def _gradient_boosting(cls: type) -> Callable[[dict, int], Any]:
     return build
 
 
+def _hist_boosting(cls: type) -> Callable[[dict, int], Any]:
+    def build(p: dict, rs: int) -> Any:
+        extra = {}
+        if "class_weight" in p:
+            extra["class_weight"] = _none(p["class_weight"])
+        return cls(
+            learning_rate=p["learning_rate"],
+            max_iter=p["max_iter"],
+            max_leaf_nodes=p["max_leaf_nodes"],
+            l2_regularization=p["l2_regularization"],
+            early_stopping="auto",
+            random_state=rs,
+            **extra,
+        )
+
+    return build
+
+
+def _mlp(cls: type) -> Callable[[dict, int], Any]:
+    def build(p: dict, rs: int) -> Any:
+        return cls(
+            hidden_layer_sizes=_mlp_layers(p),
+            alpha=p["alpha"],
+            max_iter=p["max_iter"],
+            early_stopping=True,
+            random_state=rs,
+        )
+
+    return build
+
+
 def _classification() -> list[Algorithm]:
     forest_params = (
         _N_ESTIMATORS,
@@ -391,15 +422,7 @@ def _classification() -> list[Algorithm]:
                 "strongest on tabular data."
             ),
             fits="Thousands to millions of rows.",
-            build=lambda p, rs: ensemble.HistGradientBoostingClassifier(
-                learning_rate=p["learning_rate"],
-                max_iter=p["max_iter"],
-                max_leaf_nodes=p["max_leaf_nodes"],
-                l2_regularization=p["l2_regularization"],
-                class_weight=_none(p["class_weight"]),
-                early_stopping="auto",
-                random_state=rs,
-            ),
+            build=_hist_boosting(ensemble.HistGradientBoostingClassifier),
             params=(_LEARNING_RATE, _HGB_ITER, _HGB_LEAF_NODES, _L2, _CLASS_WEIGHT),
             dense=True,
         ),
@@ -472,13 +495,7 @@ def _classification() -> list[Algorithm]:
             label="Neural network (MLP)",
             description="A small fully connected network trained with Adam.",
             fits="Thousands of rows or more, scaled features.",
-            build=lambda p, rs: neural_network.MLPClassifier(
-                hidden_layer_sizes=_mlp_layers(p),
-                alpha=p["alpha"],
-                max_iter=p["max_iter"],
-                early_stopping=True,
-                random_state=rs,
-            ),
+            build=_mlp(neural_network.MLPClassifier),
             params=(_HIDDEN, _LAYERS, _ALPHA_MLP, _MLP_ITER),
         ),
     ]
@@ -629,14 +646,7 @@ def _regression() -> list[Algorithm]:
                 "strongest on tabular data."
             ),
             fits="Thousands to millions of rows.",
-            build=lambda p, rs: ensemble.HistGradientBoostingRegressor(
-                learning_rate=p["learning_rate"],
-                max_iter=p["max_iter"],
-                max_leaf_nodes=p["max_leaf_nodes"],
-                l2_regularization=p["l2_regularization"],
-                early_stopping="auto",
-                random_state=rs,
-            ),
+            build=_hist_boosting(ensemble.HistGradientBoostingRegressor),
             params=(_LEARNING_RATE, _HGB_ITER, _HGB_LEAF_NODES, _L2),
             dense=True,
         ),
@@ -681,13 +691,7 @@ def _regression() -> list[Algorithm]:
             label="Neural network (MLP)",
             description="A small fully connected network trained with Adam.",
             fits="Thousands of rows or more, scaled features.",
-            build=lambda p, rs: neural_network.MLPRegressor(
-                hidden_layer_sizes=_mlp_layers(p),
-                alpha=p["alpha"],
-                max_iter=p["max_iter"],
-                early_stopping=True,
-                random_state=rs,
-            ),
+            build=_mlp(neural_network.MLPRegressor),
             params=(_HIDDEN, _LAYERS, _ALPHA_MLP, _MLP_ITER),
         ),
     ]
