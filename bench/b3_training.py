@@ -61,7 +61,9 @@ from bench.common import (  # noqa: E402
     CACHE_DIR,
     Measurement,
     Run,
+    check_redis,
     current_rss_bytes,
+    django_env,
     fmt_bytes,
     fmt_s,
     machine_info,
@@ -328,18 +330,6 @@ def work_floor(data: Path, spec_file: Path, algorithm: str) -> None:
 # --------------------------------------------------------------------------------------
 # The product side: Django in this process (test Client), rqworker processes
 # --------------------------------------------------------------------------------------
-
-
-def django_env(workdir: Path, redis_url: str) -> dict[str, str]:
-    return {
-        "DJANGO_SETTINGS_MODULE": "lifecycle_app.settings",
-        "LIFECYCLE_VAR_DIR": str(workdir / "var"),
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "MEDIA_ROOT": str(workdir / "media"),
-        "REDIS_URL": redis_url,
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
 
 
 def setup_django(env: dict[str, str]) -> None:
@@ -620,7 +610,7 @@ def work_profile(workdir: Path, redis_url: str, algorithm: str) -> None:
 
     # Nothing goes to Redis: the job runs here, and its follow-up job is dropped.
     jobs_svc.job_enqueue = lambda *, job_id: None
-    timed(svc, "_splits", "read parquet + split")
+    timed(svc, "dataset_splits", "read parquet + split")
     timed(svc, "train_model", "train_model (all)")
     timed(training, "_fit", "fits (CV folds + final)")
     timed(training, "score_split", "scoring (folds, train, validation)")
@@ -680,18 +670,6 @@ WORKERS = {"anchor": work_anchor, "floor": work_floor}
 # --------------------------------------------------------------------------------------
 
 
-def check_redis(url: str) -> None:
-    import redis
-
-    conn = redis.Redis.from_url(url)
-    conn.ping()
-    if conn.dbsize():
-        raise SystemExit(
-            f"B3: refusing to run: Redis {url} is not empty (another run, or someone "
-            "else's data). Use --redis-url with an unused database index."
-        )
-
-
 def run_all(args: argparse.Namespace) -> dict:
     rows = SMOKE_ROWS if args.smoke else args.rows
     runs = 1 if args.smoke else args.runs
@@ -704,7 +682,7 @@ def run_all(args: argparse.Namespace) -> dict:
     workdir = base / "b3"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    check_redis(args.redis_url)
+    check_redis(args.redis_url, "B3")
     env = django_env(workdir, args.redis_url)
     setup_django(env)
     import django_rq

@@ -47,6 +47,7 @@ if str(ROOT) not in sys.path:
 
 from bench.common import (  # noqa: E402
     CACHE_DIR,
+    django_env,
     machine_info,
     versions,
     worker_report,
@@ -78,17 +79,6 @@ ALGORITHMS = (
     "naive_bayes",
     "mlp",
 )
-
-
-def django_env(workdir: Path, redis_url: str) -> dict[str, str]:
-    return {
-        "DJANGO_SETTINGS_MODULE": "lifecycle_app.settings",
-        "LIFECYCLE_VAR_DIR": str(workdir / "var"),
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "MEDIA_ROOT": str(workdir / "media"),
-        "REDIS_URL": redis_url,
-        "LOG_LEVEL": "WARNING",
-    }
 
 
 # --------------------------------------------------------------------------------------

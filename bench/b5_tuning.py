@@ -20,7 +20,7 @@ directory, Redis on its own database index (refused unless empty), two real
 ``manage.py rqworker training default`` processes kept for the whole run. Each
 table goes through the product: ``dataset_upload`` + profiling job, target set,
 ``dataset_prepare`` (no cleaning, 80/10/10 split, stratified for classification,
-seed 42). The training split as the product loads it (``_splits``) and the
+seed 42). The training split as the product loads it (``dataset_splits``) and the
 project's suggested feature spec are written out for the anchors, so every
 contender tunes on the same rows with the same preprocessing
 (``compile_features``) and the same 5 folds (stratified for classification,
@@ -76,6 +76,8 @@ if str(ROOT) not in sys.path:
 
 from bench.common import (  # noqa: E402
     CACHE_DIR,
+    check_redis,
+    django_env,
     fmt_s,
     machine_info,
     measure,
@@ -775,18 +777,6 @@ WORKERS = {
 # --------------------------------------------------------------------------------------
 
 
-def django_env(workdir: Path, redis_url: str) -> dict[str, str]:
-    return {
-        "DJANGO_SETTINGS_MODULE": "lifecycle_app.settings",
-        "LIFECYCLE_VAR_DIR": str(workdir / "var"),
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "MEDIA_ROOT": str(workdir / "media"),
-        "REDIS_URL": redis_url,
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
 class Worker:
     """A real ``manage.py rqworker training default`` process."""
 
@@ -887,7 +877,7 @@ def setup_task(
     from projects.ml.tuning import validate_search_space
     from projects.models import Dataset, Job
     from projects.services.datasets import dataset_upload
-    from projects.services.experiments import _resolve_features, _splits
+    from projects.services.experiments import dataset_splits, features_resolve
     from projects.services.preparation import dataset_prepare
     from projects.services.projects import project_create, project_update
 
@@ -914,8 +904,8 @@ def setup_task(
     wait_job(job.pk, timeout=timeout)
     prepared = Dataset.objects.get(pk=prepared.pk)
     project.refresh_from_db()
-    spec, _ = _resolve_features(project, prepared, None)
-    train = _splits(prepared)["train"]
+    spec, _ = features_resolve(project, prepared, None)
+    train = dataset_splits(prepared)["train"]
     task_dir = workdir / task
     task_dir.mkdir(parents=True, exist_ok=True)
     train.to_parquet(task_dir / "train.parquet", index=False)
@@ -1051,18 +1041,6 @@ def run_ours(
 # --------------------------------------------------------------------------------------
 
 
-def check_redis(url: str) -> None:
-    import redis
-
-    conn = redis.Redis.from_url(url)
-    conn.ping()
-    if conn.dbsize():
-        raise SystemExit(
-            f"B5: refusing to run: Redis {url} is not empty (another run, or someone "
-            "else's data). Use --redis-url with an unused database index."
-        )
-
-
 def flaml_python() -> str | None:
     exe = os.environ.get("FLAML_PYTHON") or str(FLAML_VENV / "bin" / "python")
     if not Path(exe).exists():
@@ -1082,7 +1060,7 @@ def run_all(args: argparse.Namespace) -> dict:
     workdir = base / "b5"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    check_redis(args.redis_url)
+    check_redis(args.redis_url, "B5")
     flaml_exe = None if args.no_flaml else flaml_python()
     contenders = [c for c in args.contenders if c != "anchor:flaml" or flaml_exe]
     env = django_env(workdir, args.redis_url)

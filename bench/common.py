@@ -404,3 +404,29 @@ def fmt_bytes(n: float) -> str:
 
 def fmt_s(s: float) -> str:
     return f"{s:,.2f} s" if s < 100 else f"{s:,.0f} s"
+
+
+def django_env(workdir: Path, redis_url: str) -> dict[str, str]:
+    """Environment of a benchmark's own Django: throwaway SQLite, media and Redis."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "lifecycle_app.settings",
+        "LIFECYCLE_VAR_DIR": str(workdir / "var"),
+        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "MEDIA_ROOT": str(workdir / "media"),
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def check_redis(url: str, name: str) -> None:
+    """Refuse a Redis database that is not empty (another run, or someone's data)."""
+    import redis
+
+    conn = redis.Redis.from_url(url)
+    conn.ping()
+    if conn.dbsize():
+        raise SystemExit(
+            f"{name}: refusing to run: Redis {url} is not empty (another run, or "
+            "someone else's data). Use --redis-url with an unused database index."
+        )
