@@ -11,7 +11,7 @@ from collections.abc import Collection
 
 import plotly.graph_objects as go
 
-from projects.charts.profile import MAX_LABEL
+from projects.charts.profile import MAX_LABEL, TEMPLATE
 
 __all__ = ["outputs_per_column_figure"]
 
@@ -67,7 +67,7 @@ def outputs_per_column_figure(
         hovertemplate="%{customdata}: %{x} model input(s)<extra></extra>",
     )
     layout = {
-        "template": "plotly_white",
+        "template": TEMPLATE,
         "height": 70 + BAR_PX * len(items),
         "margin": {"l": 8, "r": 30, "t": 8, "b": 36},
         "showlegend": False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from projects.charts.profile import MAX_LABEL
+from projects.charts.profile import MAX_LABEL, TEMPLATE
 
 __all__ = ["split_balance_figure"]
 
@@ -56,7 +56,7 @@ def split_balance_figure(report: dict) -> go.Figure | None:
         if counts.get(split)
     ]
     layout = {
-        "template": "plotly_white",
+        "template": TEMPLATE,
         "height": 260,
         "margin": {"l": 8, "r": 8, "t": 30, "b": 8},
         "barmode": "group",

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 __all__ = [
     "association_figure",
@@ -34,8 +35,11 @@ MAX_HEIGHT = 320
 MAX_LABEL = 40
 MAX_ASSOCIATION_BARS = 25
 
-# The parts of plotly_white's layout a 2-D bar or heatmap uses; the rest of the
-# template (3-D scenes, maps, per-trace defaults) is dead weight in every payload.
+# The parts of plotly_white's layout a 2-D chart uses, registered once as the
+# "lifecycle" template. The rest of plotly_white (3-D scenes, maps, per-trace
+# defaults) is dead weight in every payload, and plotly deep-copies and validates
+# a figure's whole template each time one is built: with the full template that
+# was half of a dashboard's server time.
 _TEMPLATE_LAYOUT_KEYS = (
     "autotypenumbers",
     "colorway",
@@ -48,11 +52,17 @@ _TEMPLATE_LAYOUT_KEYS = (
     "yaxis",
     "title",
 )
+TEMPLATE = "lifecycle"
+pio.templates[TEMPLATE] = go.layout.Template(
+    layout={
+        key: pio.templates["plotly_white"].layout[key] for key in _TEMPLATE_LAYOUT_KEYS
+    }
+)
 
 
 def _layout(height: int, **extra: Any) -> dict:
     layout = {
-        "template": "plotly_white",
+        "template": TEMPLATE,
         "height": int(height),
         "margin": {"l": 8, "r": 8, "t": 8, "b": 8},
         "showlegend": False,
@@ -338,15 +348,8 @@ def figure_json(fig: go.Figure) -> str:
     Returns
     -------
     str
-        JSON with ``data`` and ``layout``. The plotly_white template is cut down to
-        the layout settings a 2-D chart uses (about 1 KB instead of 7 KB) and any
-        NaN becomes null.
+        JSON with ``data`` and ``layout`` (with the compact "lifecycle" template,
+        about 1 KB instead of plotly_white's 7 KB); any NaN becomes null.
     """
     payload = json.loads(fig.to_json())
-    template = payload.get("layout", {}).get("template")
-    if isinstance(template, dict):
-        layout = template.get("layout") or {}
-        payload["layout"]["template"] = {
-            "layout": {k: layout[k] for k in _TEMPLATE_LAYOUT_KEYS if k in layout}
-        }
     return json.dumps(_clean(payload), separators=(",", ":"), allow_nan=False)
