@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from django.db.models import Count, F, Max, QuerySet
+from django.db.models import Count, F, Func, Max, OuterRef, QuerySet, Subquery
 from django.urls import reverse
 
 from projects.access import visible_projects
-from projects.models import Dataset, DatasetStatus, Experiment, Job, Project, Study
+from projects.models import (
+    Dataset,
+    DatasetStatus,
+    Experiment,
+    ExperimentComment,
+    Job,
+    Project,
+    Study,
+)
 
 
 @dataclass(frozen=True)
@@ -282,6 +290,14 @@ def experiment_ordering(project: Project, ordering: str) -> list:
     return [expression, "-id"]
 
 
+_comment_counts = (
+    ExperimentComment.objects.filter(experiment=OuterRef("pk"))
+    .order_by()
+    .annotate(n=Func(F("id"), function="COUNT"))
+    .values("n")
+)
+
+
 def experiments_filtered(
     project: Project,
     *,
@@ -297,7 +313,9 @@ def experiments_filtered(
         Experiment.objects.filter(project=project)
         .select_related("project", "dataset", "created_by")
         .defer(*HEAVY_EXPERIMENT_FIELDS, *DATASET_HEAVY_FIELDS)
-        .annotate(n_comments=Count("comments"))
+        # A subquery, not Count("comments"): a GROUP BY over every selected column
+        # made SQLite sort all the project's rows, heavy JSON and all.
+        .annotate(n_comments=Subquery(_comment_counts))
     )
     if algorithm:
         qs = qs.filter(algorithm=algorithm)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from projects.models import Experiment, Job
+from projects.models import Experiment, ExperimentComment, Job
 from tests.factories import MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -302,3 +302,18 @@ def test_it_cancels_and_then_says_nothing_is_left_to_cancel(
 
     assert first.status_code == 200 and first.json()["status"] == "cancelled"
     assert second.status_code == 400 and second.json()["field"] == "status"
+
+
+def test_it_counts_each_experiments_comments_in_the_list(
+    api_as, project, prepared_dataset, owner
+):
+    _rows(project, prepared_dataset, 3)
+    first, second, third = Experiment.objects.order_by("pk")
+    for text in ("looks over-fitted", "agreed", "retrain?"):
+        ExperimentComment.objects.create(experiment=second, author=owner, body=text)
+    ExperimentComment.objects.create(experiment=first, author=owner, body="ok")
+
+    results = api_as("viewer").get(f"/api/projects/{project.pk}/experiments").json()
+
+    counts = {r["id"]: r["comments"] for r in results["results"]}
+    assert counts == {first.pk: 1, second.pk: 3, third.pk: 0}
