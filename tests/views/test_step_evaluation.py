@@ -104,7 +104,8 @@ def test_it_shows_the_team_view_of_trained_experiments(
     row = re.search(rf'<tr data-experiment="{experiment.pk}".*?</tr>', html, re.S)[0]
     assert f'href="/projects/{project.slug}/experiments/{experiment.pk}/"' in row
     assert "tested" in row
-    assert '<td class="num">2</td>' in row  # comments
+    comments = f'href="/projects/{project.slug}/experiments/{experiment.pk}/#comments"'
+    assert f"{comments}>2 comments</a>" in row
     passes = experiment.primary_score >= project.success_threshold
     assert ("b-pass" if passes else "b-fail") in row
     assert 'name="ids"' in row
