@@ -20,6 +20,8 @@ YDATA_STAMP := $(YDATA_VENV)/.installed-stamp
 # the app, so it gets a virtualenv of its own too.
 FLAML_VENV := .venv-flaml
 FLAML_STAMP := $(FLAML_VENV)/.installed-stamp
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-stamp
 
 PORT ?= 8000
 REDIS_URL ?= redis://127.0.0.1:6390/0
@@ -80,7 +82,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench-venv: $(STAMP) $(YDATA_STAMP) $(FLAML_STAMP) ## Install the benchmark anchors (.venv-ydata, .venv-flaml)
+bench-venv: $(STAMP) $(YDATA_STAMP) $(FLAML_STAMP) $(MLFLOW_STAMP) ## Install the benchmark anchors (.venv-ydata, .venv-flaml, .venv-mlflow)
 
 $(YDATA_STAMP): bench/requirements-ydata.txt
 	@[ -x $(YDATA_VENV)/bin/python ] || $(PYTHON) -m venv $(YDATA_VENV)
@@ -92,6 +94,12 @@ $(FLAML_STAMP): bench/requirements-flaml.txt
 	@[ -x $(FLAML_VENV)/bin/python ] || $(PYTHON) -m venv $(FLAML_VENV)
 	$(FLAML_VENV)/bin/python -m pip install -q --upgrade pip
 	$(FLAML_VENV)/bin/python -m pip install -q -r bench/requirements-flaml.txt
+	@touch $@
+
+$(MLFLOW_STAMP): bench/requirements-mlflow.txt
+	@[ -x $(MLFLOW_VENV)/bin/python ] || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MLFLOW_VENV)/bin/python -m pip install -q -r bench/requirements-mlflow.txt
 	@touch $@
 
 bench: bench-venv ## Run benchmarks (all, or NAME=b1) and update docs/benchmarks.md
@@ -107,6 +115,6 @@ clean: ## Remove runtime state in var/ (database, media, bench data); keeps .ven
 	@$(PYTHON) bin/redisctl.py stop-all
 	rm -rf var/
 	find . -path ./$(VENV) -prune -o -path ./$(YDATA_VENV) -prune \
-		-o -path ./$(FLAML_VENV) -prune -o \
+		-o -path ./$(FLAML_VENV) -prune -o -path ./$(MLFLOW_VENV) -prune -o \
 		-name __pycache__ -type d -print0 | xargs -0 rm -rf
 	rm -rf .pytest_cache .ruff_cache .hypothesis
