@@ -494,7 +494,11 @@ def study_cancel(*, study: Study, user) -> Study:
 
 
 def study_importance(study: Study) -> dict[str, float] | None:
-    """Parameter importance (Optuna's fANOVA) once enough trials finished."""
+    """Parameter importance once enough trials finished.
+
+    Optuna 5's default evaluator of ``get_param_importances``: PED-ANOVA
+    (``PedAnovaImportanceEvaluator``), not fANOVA; normalised to sum to 1.
+    """
     complete = study.trials.filter(status=Trial.Status.COMPLETE).count()
     if complete < 5 or len(study.search_space) < 2:
         return None
