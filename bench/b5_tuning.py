@@ -1524,6 +1524,7 @@ def main(argv: list[str] | None = None) -> int:
         out = run_all(args)
         out["load_start"] = load_start
         out["machine"] = machine_info()
+        saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(out, default=str, indent=1))
     out["notes"] = args.note
     body = render(out, args)
