@@ -189,6 +189,9 @@ FAIRNESS_BOUND = float(os.environ.get("FAIRNESS_BOUND", "0.1"))
 # Step 8: trials of one study that may run at once (each a chain of jobs on the
 # training queue; more workers than this do not speed one study up further).
 TUNING_PARALLELISM = env_int("TUNING_PARALLELISM", 4)
+# A trial job runs more trials of its chain while it has run less than this, so that
+# short trials share one job's fixed costs (0 = one trial a job).
+TUNING_JOB_SECONDS = float(os.environ.get("TUNING_JOB_SECONDS", "10"))
 
 
 def _redis_url_with_timeouts(url: str) -> str:

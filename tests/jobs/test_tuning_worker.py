@@ -8,10 +8,13 @@ import signal
 import subprocess
 import sys
 
+import optuna
 import pytest
+from django_rq import get_connection
+from rq import Worker
 
 from projects.models import Job, Study, Trial
-from projects.services.tuning import study_create
+from projects.services.tuning import optuna_storage, study_create
 from tests.conftest import BASE_DIR
 from tests.jobs.test_training_worker import prepared, status  # noqa: F401
 from tests.jobs.test_worker_process import wait_for
@@ -38,13 +41,15 @@ def _study(dataset, owner, **kw):
 def test_it_shares_one_study_between_two_workers(prepared, owner, start_worker):  # noqa: F811
     dataset, _worker = prepared
     start_worker()
+    wait_for(lambda: len(Worker.all(connection=get_connection())) == 2, 60, 0.1)
     study = _study(dataset, owner, max_trials=8)
 
     wait_for(lambda: status(Study, study.pk) == "succeeded", timeout=240, interval=0.3)
 
     trials = Trial.objects.filter(study=study)
     assert sorted(t.number for t in trials) == list(range(8))
-    assert len({t.job_id for t in trials}) == 8
+    stored = optuna.load_study(study_name=study.optuna_name, storage=optuna_storage())
+    assert len(stored.trials) == 8
     # Both workers took part: some two trials ran at the same time.
     spans = [(t.started_at, t.finished_at) for t in trials]
     assert any(

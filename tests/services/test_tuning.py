@@ -73,10 +73,15 @@ def test_it_runs_the_budget_and_trains_the_best_as_an_experiment(tune, run_jobs)
     assert len(stored.trials) == 6
 
 
+@pytest.mark.parametrize("job_seconds", [0, 10])
 @pytest.mark.parametrize("strategy", ["random", "bayesian"])
-def test_it_draws_new_parameters_for_each_trial_job(tune, run_jobs, strategy):
-    # Every trial job makes a new sampler: seeded with the study's seed alone, each
-    # would draw the same first point (random search tried one point six times).
+def test_it_draws_new_parameters_for_each_trial(
+    tune, run_jobs, settings, strategy, job_seconds
+):
+    # Every trial gets a new sampler seeded by its slot, in a new job or in the
+    # same one: seeded with the study's seed alone, each would draw the same first
+    # point (random search tried one point six times).
+    settings.TUNING_JOB_SECONDS = job_seconds
     space = {"max_depth": {"type": "int", "low": 2, "high": 100}}
     study = tune(strategy=strategy, search_space=space)
 
@@ -84,6 +89,23 @@ def test_it_draws_new_parameters_for_each_trial_job(tune, run_jobs, strategy):
 
     params = [t.params["max_depth"] for t in study.trials.all()]
     assert len(params) == 6 and len(set(params)) >= 5
+
+
+def test_short_trials_share_a_job_and_a_zero_slice_gives_each_its_own(
+    tune, run_jobs, settings
+):
+    study = tune()
+    run_jobs()
+    shared = {t.job_id for t in study.trials.all()}
+
+    settings.TUNING_JOB_SECONDS = 0
+    alone = tune()
+    run_jobs()
+
+    assert study.trials.count() == alone.trials.count() == 6
+    # Six trials of a few milliseconds fit in one job's 10-second slice.
+    assert len(shared) == 1
+    assert len({t.job_id for t in alone.trials.all()}) == 6
 
 
 def test_it_records_each_fold_for_the_pruner(tune, run_jobs):
