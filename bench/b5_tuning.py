@@ -969,23 +969,34 @@ def run_ours(
     jobs = {j.pk: j for j in trial_jobs}
     last = max(t.finished_at for t in trials)
     first_start = min(j.started_at for j in jobs.values())
-    per_trial = []
+    per_trial = [
+        {
+            "status": t.status,
+            "seconds": t.seconds,
+            "job_id": t.job_id,
+            "worker": jobs[t.job_id].worker,
+        }
+        for t in trials
+    ]
+    # Per job of the chain (one or more trials each, TUNING_JOB_SECONDS): its run
+    # minus its trials' scoring is the in-job machinery; the jobs that found no
+    # budget left (no trial) are machinery through and through.
+    scoring_by_job: dict[int, list[float]] = {}
     for t in trials:
-        job = jobs[t.job_id]
+        scoring_by_job.setdefault(t.job_id, []).append(t.seconds)
+    per_job = []
+    for job in sorted(jobs.values(), key=lambda j: j.created_at):
         run_s = (job.finished_at - job.started_at).total_seconds()
-        per_trial.append(
+        scoring = scoring_by_job.get(job.pk, [])
+        per_job.append(
             {
-                "status": t.status,
-                "seconds": t.seconds,
+                "trials": len(scoring),
+                "scoring_s": sum(scoring),
                 "run_s": run_s,
-                "overhead_s": run_s - t.seconds,
+                "overhead_s": run_s - sum(scoring),
                 "wait_s": (job.started_at - job.created_at).total_seconds(),
-                "worker": job.worker,
             }
         )
-    # The chain ends: the jobs that found no budget left (no trial).
-    trial_job_ids = {t.job_id for t in trials}
-    enders = [j for j in jobs.values() if j.pk not in trial_job_ids]
     # The best parameters trained as a normal experiment (and the version's
     # baseline, the first time): timed on their own, not part of the study.
     timings = {}
@@ -1028,9 +1039,7 @@ def run_ours(
         "n_pruned": sum(1 for t in trials if t.status == "pruned"),
         "n_failed": sum(1 for t in trials if t.status == "failed"),
         "trials": per_trial,
-        "chain_enders": [
-            (j.finished_at - j.created_at).total_seconds() for j in enders
-        ],
+        "jobs": per_job,
         "scoring_share": busy / (2 * wall) if wall else float("nan"),
         **timings,
     }
@@ -1317,29 +1326,32 @@ def render(out: dict, args: argparse.Namespace) -> str:
                 )
             )
 
-    # Overhead of the job machinery over all of ours' trials.
-    trials = [
-        t
+    # Overhead of the job machinery over all of ours' trial jobs.
+    ours_runs = [
+        run
         for data in out["tasks"].values()
         for name, run in data["runs"].items()
         if name.startswith("ours")
-        for t in run["trials"]
     ]
+    trials = [t for run in ours_runs for t in run["trials"]]
+    jobs = [j for run in ours_runs for j in run.get("jobs", [])]
     if trials:
         lines += [
             "### Ours: where a trial's time goes",
             "",
-            "Per trial job: *scoring* is the trial's own `Trial.seconds` (the CV "
-            "of its parameters, with the pruner's reports); *in-job overhead* is the "
-            "job's `started_at` -> `finished_at` minus that (claiming the row, the "
-            "study and Optuna storage, `ask`, reading the Parquet split, `tell`, "
-            "recording the trial, enqueuing the chain's next job); *queue wait* is "
-            "the job's `created_at` -> `started_at` (Redis, the rqworker forking a "
-            "work horse, the horse importing `projects.jobs`).",
+            "Per job of a study's chains (a job runs trials while it has run less "
+            "than `TUNING_JOB_SECONDS`): *scoring* is its trials' own "
+            "`Trial.seconds` (the CV of their parameters, with the pruner's "
+            "reports); *in-job overhead* is the job's `started_at` -> `finished_at` "
+            "minus that (claiming the row, the study and Optuna storage, `ask`, "
+            "reading the Parquet split, `tell`, recording each trial, enqueuing the "
+            "chain's next job; a job that found no budget left is overhead "
+            "throughout); *queue wait* is the job's `created_at` -> `started_at` "
+            "(Redis, the rqworker forking a work horse).",
             "",
-            "| study | trials | scoring per trial (median) | in-job overhead "
-            "(median / p90) | queue wait (median / p90) | machinery / scoring "
-            "(sum) | scoring share of 2 workers x wall |",
+            "| study | trials / jobs | scoring per trial (median) | in-job overhead "
+            "per job (median / p90) | queue wait per job (median / p90) | "
+            "machinery / scoring (sum) | scoring share of 2 workers x wall |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
 
@@ -1351,13 +1363,13 @@ def render(out: dict, args: argparse.Namespace) -> str:
             for name, run in data["runs"].items():
                 if not name.startswith("ours"):
                     continue
-                ts = run["trials"]
-                over = [t["overhead_s"] for t in ts]
-                wait = [t["wait_s"] for t in ts]
-                score = [t["seconds"] for t in ts]
+                js = run["jobs"]
+                over = [j["overhead_s"] for j in js]
+                wait = [j["wait_s"] for j in js]
+                score = [t["seconds"] for t in run["trials"]]
                 share = (sum(over) + sum(wait)) / sum(score)
                 lines.append(
-                    f"| {task}, {name.split(':')[1]} | {len(ts)} | "
+                    f"| {task}, {name.split(':')[1]} | {len(score)} / {len(js)} | "
                     f"{statistics.median(score):.2f} s | "
                     f"{statistics.median(over) * 1000:,.0f} / "
                     f"{q(over, 0.9) * 1000:,.0f} ms | "
@@ -1389,9 +1401,9 @@ def render(out: dict, args: argparse.Namespace) -> str:
             ]
         lines.append("")
 
-    all_over = sum(t["overhead_s"] + t["wait_s"] for t in trials)
+    all_over = sum(j["overhead_s"] + j["wait_s"] for j in jobs) if trials else 0.0
     all_score = sum(t["seconds"] for t in trials) if trials else 0.0
-    in_job = sum(t["overhead_s"] for t in trials)
+    in_job = sum(j["overhead_s"] for j in jobs) if trials else 0.0
     lines += ["| goal | measured | |", "| --- | --- | --- |"]
     wins = 0
     flaml_tasks = 0
@@ -1422,7 +1434,8 @@ def render(out: dict, args: argparse.Namespace) -> str:
     if trials:
         lines.append(
             f"| job machinery < 5% of trial time (in-job overhead + queue wait, "
-            f"summed over all {len(trials)} trials, / their scoring time) | "
+            f"summed over all {len(jobs)} jobs of {len(trials)} trials, / their "
+            f"scoring time) | "
             f"{_pct(all_over / all_score)} (in-job alone {_pct(in_job / all_score)})"
             f" | {verdict(all_over / all_score < 0.05)} |"
         )
