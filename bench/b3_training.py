@@ -67,6 +67,7 @@ from bench.common import (  # noqa: E402
     fmt_bytes,
     fmt_s,
     machine_info,
+    machine_loaded,
     measure,
     ratio,
     verdict,
@@ -791,8 +792,7 @@ def render(out: dict, args: argparse.Namespace) -> str:
     counts = ctx["split_counts"] or {}
     bj = ctx["baseline_job"]
     n_runs = len(results[f"ours:{algos[0]}"].runs)
-    load = float(info["load"].split()[0])
-    loaded = load > 0.5 * int(info["cores"])
+    loaded = machine_loaded(info)
     lines = [
         "## B3 Training job overhead",
         "",
@@ -843,10 +843,8 @@ def render(out: dict, args: argparse.Namespace) -> str:
             "(ours, anchor, floor; one algorithm after the other)."
             if out["warmup"]
             else f"**{n_runs} round(s) without a warm-up** (ours, anchor, floor; one "
-            "algorithm after the other), not the median of 5: on this loaded machine "
-            "one HistGradientBoosting round (train job, analysis job, script, floor) "
-            "took over 10 minutes, so more did not fit this session; "
-            "`python bench/b3_training.py` runs a warm-up and 5 rounds."
+            "algorithm after the other), not the median of 5 after a warm-up that "
+            "`python bench/b3_training.py` runs."
         )
         + " *CPU* is user + system seconds: the horse's from `/proc/PID/stat` "
         "(sampled every 50 ms to its exit), the scripts' from `getrusage`. Every "

@@ -49,6 +49,7 @@ from bench.common import (  # noqa: E402
     CACHE_DIR,
     django_env,
     machine_info,
+    machine_loaded,
     versions,
     worker_report,
     write_section,
@@ -581,8 +582,7 @@ def render(out: dict, args: argparse.Namespace) -> str:
     ctx, results, mlflow = out["ctx"], out["results"], out["mlflow"]
     info = machine_info()
     libs = versions(["django", "django-ninja", "plotly"])
-    load = float(info["load"].split()[0])
-    loaded = load > 0.5 * int(info["cores"])
+    loaded = machine_loaded(info)
     lines = [
         "## B4 Dashboards at team scale",
         "",

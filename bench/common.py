@@ -371,6 +371,12 @@ def machine_info() -> dict[str, str]:
     }
 
 
+def machine_loaded(info: dict[str, str]) -> bool:
+    """Whether others shared the machine: the 1-minute load average beyond the
+    core the benchmark keeps busy itself, plus half the cores."""
+    return float(info["load"].split()[0]) > 1 + 0.5 * int(info["cores"])
+
+
 DOCS_HEADER = """# Benchmarks
 
 Side-by-side measurements of this project against what a user would pick instead,
