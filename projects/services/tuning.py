@@ -319,22 +319,23 @@ def study_trial_run(*, job: Job, progress) -> None:
     started = time.monotonic()
     state = _JobState()
     while True:
-        if study.status != Study.Status.RUNNING or not _budget_left(study):
-            _chain_ended(study, job)
-            return
-        slot = _reserve_slot(study)
+        slot = _reserve_slot(study) if _goes_on(study) else None
         if slot is None:
             _chain_ended(study, job)
             return
         _run_trial(study, job, slot, progress, state)
         study.refresh_from_db()
-        if study.status != Study.Status.RUNNING or not _budget_left(study):
-            _chain_ended(study, job)
-            return
-        if time.monotonic() - started >= settings.TUNING_JOB_SECONDS:
+        if (
+            _goes_on(study)
+            and time.monotonic() - started >= settings.TUNING_JOB_SECONDS
+        ):
             with transaction.atomic():
                 _next_trial_job(study, job.created_by)
             return
+
+
+def _goes_on(study: Study) -> bool:
+    return study.status == Study.Status.RUNNING and _budget_left(study)
 
 
 class _JobState:
