@@ -1,8 +1,18 @@
 """B5 Tuning efficiency: our tuning study at equal wall time vs the searches a user
 would pick instead.
 
-    python bench/b5_tuning.py          # 60 s budget; updates docs/benchmarks.md
-    python bench/b5_tuning.py --smoke  # tiny data, 10 s budget, ours + one anchor
+    python bench/b5_tuning.py                # 60 s budget; updates docs/benchmarks.md
+    python bench/b5_tuning.py --budget 300   # its own section ("b5-300s")
+    python bench/b5_tuning.py --repeats 5 --contenders ours:bayesian ours:random \
+        anchor:flaml                         # median of 5 seeds ("b5-median5")
+    python bench/b5_tuning.py --smoke        # tiny data, 10 s budget, ours + one anchor
+
+Each budget and repeat count has its own section of docs/benchmarks.md and its
+own results file under var/bench (``--render-only`` re-renders it). With
+``--repeats N``, run *r* (0 .. N-1) seeds every search with *r* (ours' study
+``random_state``, which also seeds its own folds, and the anchors' search seeds);
+the runs of one seed go one contender after another, the re-scoring keeps its
+folds, and each contender's reported run is its median by re-scored score.
 
 Tasks (fixed seeds, written as Parquet under the work directory):
 
@@ -470,7 +480,7 @@ def _search_result(search, metric: str) -> dict:
     return out
 
 
-def work_random_search(task_dir: Path, budget: float) -> None:
+def work_random_search(task_dir: Path, budget: float, seed: int = 0) -> None:
 
     from sklearn.model_selection import RandomizedSearchCV
     from sklearn.pipeline import Pipeline
@@ -499,7 +509,7 @@ def work_random_search(task_dir: Path, budget: float) -> None:
         n_jobs=2,
         refit=False,
         error_score=float("nan"),
-        random_state=0,
+        random_state=seed,
     )
     _fit_search(search, X, y)
     t1 = time.perf_counter()
@@ -525,7 +535,7 @@ def _halving_cost(n: int, rows: int, r_min: int, fold_s: float, small_s: float):
     return cost / 2, rounds
 
 
-def work_halving(task_dir: Path, budget: float) -> None:
+def work_halving(task_dir: Path, budget: float, seed: int = 0) -> None:
 
     import numpy as np
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
@@ -590,7 +600,7 @@ def work_halving(task_dir: Path, budget: float) -> None:
         n_jobs=2,
         refit=False,
         error_score=float("nan"),
-        random_state=0,
+        random_state=seed,
     )
     _fit_search(search, X, y)
     t1 = time.perf_counter()
@@ -604,7 +614,7 @@ def work_halving(task_dir: Path, budget: float) -> None:
     )
 
 
-def work_optuna(task_dir: Path, budget: float) -> None:
+def work_optuna(task_dir: Path, budget: float, seed: int = 0) -> None:
     import optuna
     from sklearn.model_selection import cross_val_score
     from sklearn.pipeline import Pipeline
@@ -634,7 +644,7 @@ def work_optuna(task_dir: Path, budget: float) -> None:
         return float(cross_val_score(pipe, X, y, cv=folds, scoring=scoring).mean())
 
     study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=0)
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed)
     )
     t0 = time.perf_counter()
     study.optimize(objective, timeout=budget, n_jobs=2)
@@ -653,7 +663,7 @@ def work_optuna(task_dir: Path, budget: float) -> None:
     )
 
 
-def work_flaml(task_dir: Path, budget: float) -> None:
+def work_flaml(task_dir: Path, budget: float, seed: int = 0) -> None:
     """FLAML AutoML (runs in .venv-flaml)."""
     import warnings
 
@@ -678,7 +688,7 @@ def work_flaml(task_dir: Path, budget: float) -> None:
             time_budget=budget,
             n_jobs=2,
             estimator_list=FLAML_ESTIMATORS,
-            seed=0,
+            seed=seed,
             verbose=0,
             log_file_name=str(log),
         )
@@ -931,7 +941,14 @@ def setup_task(
 
 
 def run_ours(
-    ctx: dict, strategy: str, user, budget: float, timeout: float, *, final: bool
+    ctx: dict,
+    strategy: str,
+    user,
+    budget: float,
+    timeout: float,
+    *,
+    final: bool,
+    seed: int = 0,
 ) -> dict:
     """One study through the product; returns its timings and best result."""
     from projects.models import Job, Study, Trial
@@ -948,7 +965,7 @@ def run_ours(
         time_budget_s=int(budget),
         search_space=ctx["meta"]["space"],
         cv_folds=CV_FOLDS,
-        random_state=0,
+        random_state=seed,
         parallelism=2,
     )
     deadline = time.monotonic() + timeout
@@ -1060,6 +1077,47 @@ def flaml_python() -> str | None:
     return exe if probe.returncode == 0 else None
 
 
+def run_contender(
+    ctx: dict,
+    name: str,
+    seed: int,
+    *,
+    user,
+    budget: float,
+    timeout: float,
+    final: bool,
+    flaml_exe: str | None,
+    script: str,
+) -> dict:
+    """One search of one contender with its search seed: ours through the
+    product (``final``: also time the "train the best" experiment), an anchor in
+    a fresh process."""
+    side, kind = name.split(":")
+    if side == "ours":
+        run = run_ours(ctx, kind, user, budget, timeout, final=final, seed=seed)
+        return {**run, "peak_rss": None}
+    exe = flaml_exe if kind == "flaml" else sys.executable
+    m = measure(
+        [exe, script, "--worker", kind, str(ctx["dir"]), str(budget), str(seed)],
+        env={"PYTHONPATH": str(ROOT)},
+    )
+    return {**m.report, "peak_rss": m.peak_rss_bytes}
+
+
+def middle_run(runs: list[dict], metric: str) -> dict:
+    """The run whose re-scored score is the median (of an odd count; the better
+    middle one of an even count); a run that finished nothing ranks last."""
+
+    def rank(run):
+        score = run["rescored"]["score"]
+        if score is None:
+            return math.inf
+        return score if metric == "rmse" else -score
+
+    ordered = sorted(runs, key=rank)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def run_all(args: argparse.Namespace) -> dict:
     rows = SMOKE_ROWS if args.smoke else args.rows
     budget = SMOKE_BUDGET_S if args.smoke else args.budget
@@ -1094,7 +1152,13 @@ def run_all(args: argparse.Namespace) -> dict:
         workers = []
     else:
         workers = [Worker(env, workdir / f"worker-{i}.log") for i in range(2)]
-    results: dict = {"tasks": {}, "budget": budget, "rows": rows, "flaml": flaml_exe}
+    results: dict = {
+        "tasks": {},
+        "budget": budget,
+        "rows": rows,
+        "flaml": flaml_exe,
+        "repeats": args.repeats,
+    }
     try:
         for w in workers:
             w.wait_ready()
@@ -1133,35 +1197,47 @@ def run_all(args: argparse.Namespace) -> dict:
                 )
                 out["runs"]["floor"] = {**floor, "n_configs": 1}
                 print(f"  floor: {floor['score']:.4f} in {floor['work_s']:.1f} s")
-            for name in contenders:
-                side, kind = name.split(":")
-                if side == "ours":
+            # Repeat r seeds every search with r (the re-scoring keeps its folds).
+            for seed in range(args.repeats):
+                for name in contenders:
                     # The final "train the best" experiment is timed once (the
-                    # first study); later ones are cancelled to save machine time.
-                    final = not args.smoke and not results.get("final_timed")
-                    run = run_ours(ctx, kind, user, budget, timeout, final=final)
-                    results["final_timed"] = results.get("final_timed") or final
-                    peak = None
-                else:
-                    exe = flaml_exe if kind == "flaml" else sys.executable
-                    m = measure(
-                        [exe, script, "--worker", kind, str(ctx["dir"]), str(budget)],
-                        env={"PYTHONPATH": str(ROOT)},
+                    # first study of ours); later ones are cancelled.
+                    final = (
+                        name.startswith("ours")
+                        and not args.smoke
+                        and not results.get("final_timed")
                     )
-                    run, peak = m.report, m.peak_rss_bytes
-                run["peak_rss"] = peak
-                exe = flaml_exe if kind == "flaml" else sys.executable
-                if run["best"] is None:  # nothing finished within the budget
-                    run["rescored"] = {"score": None, "std": None}
-                else:
-                    run["rescored"] = rescore(name, run["best"], exe)
-                out["runs"][name] = run
-                print(
-                    f"  {name}: {run['n_configs']} configs in {run['work_s']:.1f} s, "
-                    f"own best {run['own_score']}, re-scored "
-                    f"{run['rescored']['score']}",
-                    flush=True,
-                )
+                    run = run_contender(
+                        ctx,
+                        name,
+                        seed,
+                        user=user,
+                        budget=budget,
+                        timeout=timeout,
+                        final=final,
+                        flaml_exe=flaml_exe,
+                        script=script,
+                    )
+                    results["final_timed"] = results.get("final_timed") or final
+                    run["seed"] = seed
+                    run["rescored"] = (
+                        {"score": None, "std": None}  # nothing finished in time
+                        if run["best"] is None
+                        else rescore(
+                            f"{name}-{seed}",
+                            run["best"],
+                            flaml_exe if name == "anchor:flaml" else sys.executable,
+                        )
+                    )
+                    out.setdefault("all_runs", {}).setdefault(name, []).append(run)
+                    print(
+                        f"  {name} (seed {seed}): {run['n_configs']} configs in "
+                        f"{run['work_s']:.1f} s, own best {run['own_score']}, "
+                        f"re-scored {run['rescored']['score']}",
+                        flush=True,
+                    )
+            for name, all_runs in out.get("all_runs", {}).items():
+                out["runs"][name] = middle_run(all_runs, ctx["meta"]["metric"])
     finally:
         for w in workers:
             w.stop()
@@ -1196,24 +1272,90 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _all_runs(data: dict) -> dict[str, list[dict]]:
+    """Every run of each contender of a task (one each without repeats)."""
+    return data.get("all_runs") or {
+        name: [run] for name, run in data["runs"].items() if name != "floor"
+    }
+
+
+def repeats_table(data: dict, metric: str) -> list[str]:
+    """Each run's re-scored score, by seed, and how often ours beat FLAML."""
+    all_runs = data["all_runs"]
+    n = max(len(runs) for runs in all_runs.values())
+    lines = [
+        "| contender | "
+        + " | ".join(f"seed {s}" for s in range(n))
+        + " | median | configs (min-max) |",
+        "| --- |" + " ---: |" * (n + 2),
+    ]
+    for name in [c for c in CONTENDERS if c in all_runs]:
+        runs = all_runs[name]
+        configs = [r["n_configs"] for r in runs]
+        lines.append(
+            f"| {LABELS[name]} | "
+            + " | ".join(_fmt_score(r["rescored"]["score"], metric) for r in runs)
+            + f" | {_fmt_score(data['runs'][name]['rescored']['score'], metric)} | "
+            f"{min(configs)}-{max(configs)} |"
+        )
+    ours = [c for c in all_runs if c.startswith("ours")]
+    if ours and "anchor:flaml" in all_runs:
+        wins = 0
+        for s, flaml in enumerate(all_runs["anchor:flaml"]):
+            scores = [
+                all_runs[c][s]["rescored"]["score"]
+                for c in ours
+                if all_runs[c][s]["rescored"]["score"] is not None
+            ]
+            theirs = flaml["rescored"]["score"]
+            if scores and (
+                theirs is None
+                or _better(
+                    min(scores) if metric == "rmse" else max(scores), theirs, metric
+                )
+            ):
+                wins += 1
+        lines += [
+            "",
+            f"Ours (the better of Bayesian and random of the same seed) >= FLAML in "
+            f"{wins} of {len(all_runs['anchor:flaml'])} runs.",
+        ]
+    return [*lines, ""]
+
+
 def render(out: dict, args: argparse.Namespace) -> str:
     # The machine as it was at the end of the run (re-rendering keeps it).
     info = out.get("machine") or machine_info()
     budget = out["budget"]
-    machine_min = len(out["tasks"]) * len(CONTENDERS) * budget / 60
+    repeats = out.get("repeats", 1)
+    n_contenders = len(_all_runs(next(iter(out["tasks"].values()))))
+    machine_min = len(out["tasks"]) * n_contenders * repeats * budget / 60
+    how_many = (
+        "**one run each**, not the median of 5: a run is a whole search, and "
+        if repeats == 1
+        else f"**the median of {repeats} runs** of each: run *r* seeds every search "
+        "with *r* (ours' study `random_state`, which also seeds its own folds; the "
+        "anchors' search seeds); the re-scoring uses the same folds for everyone. "
+        "Each task's first table shows the median run by re-scored score, the "
+        "second every run. "
+    )
     lines = [
-        "## B5 Tuning efficiency" + ("" if budget == BUDGET_S else f" at {budget:g} s"),
+        "## B5 Tuning efficiency"
+        + ("" if budget == BUDGET_S else f" at {budget:g} s")
+        + (f", median of {repeats} runs" if repeats > 1 else ""),
         "",
         f"Budget: **{budget:g} s of wall time on 2 cores** for every contender, "
-        "**one run each**, not the median of 5: a run is a whole search, and "
-        f"{len(out['tasks'])} tasks x {len(CONTENDERS)} contenders x {budget:g} s "
-        f"already take {machine_min:.0f} minutes of machine time before setup, "
+        + how_many
+        + f"{len(out['tasks'])} tasks x {n_contenders} contenders x "
+        + (f"{repeats} runs x " if repeats > 1 else "")
+        + f"{budget:g} s "
+        f"already take {machine_min:.0f} min of machine time before setup, "
         f"tails and re-scoring. Synthetic tasks: {out['rows']:,} rows. "
         + (
-            "The 300 s budget has its own section below "
-            "(`python bench/b5_tuning.py --budget 300`)."
-            if budget == BUDGET_S
-            else f"The {BUDGET_S} s budget is the section above."
+            "The 300 s budget and the median of 5 runs have their own sections "
+            "below (see the docstring of `bench/b5_tuning.py`)."
+            if budget == BUDGET_S and repeats == 1
+            else f"The one-run {BUDGET_S} s section above tells the set-up in full."
         ),
         "",
         *[x for note in out.get("notes", []) for x in (note, "")],
@@ -1246,8 +1388,9 @@ def render(out: dict, args: argparse.Namespace) -> str:
         "configuration is then **re-scored in a fresh process with the product's "
         "own `cross_validate`** (same folds, same features, the project's metric): "
         "that column is the one compared. *configs* counts the configurations "
-        "each evaluated in full (ours: trials, pruned ones included; halving: all "
-        "rounds). Ours' Bayesian and random studies share their first trials: both "
+        "each evaluated in full (ours: trials, pruned ones included; halving: its "
+        "evaluations over all rounds, a candidate once per round it reached). "
+        "Ours' Bayesian and random studies share their first trials: both "
         "start from random draws with the same seed.",
         "",
     ]
@@ -1285,8 +1428,8 @@ def render(out: dict, args: argparse.Namespace) -> str:
                 )
             if name == "anchor:halving" and run.get("rounds"):
                 configs = (
-                    f"{run['n_configs']} of {run['n_candidates']} sampled in "
-                    f"{len(run['rounds'])} rounds"
+                    f"{run['n_configs']} evaluations of {run['n_candidates']} "
+                    f"sampled, {len(run['rounds'])} rounds"
                 )
             wall = (
                 fmt_s(run["work_s"])
@@ -1308,6 +1451,8 @@ def render(out: dict, args: argparse.Namespace) -> str:
                 "validation, not comparable with the CV column.",
             ]
         lines.append("")
+        if repeats > 1:
+            lines += repeats_table(data, metric)
         floor = runs["floor"]["score"] if "floor" in runs else None
         ours = [runs[c]["rescored"]["score"] for c in runs if c.startswith("ours")]
         if ours:
@@ -1328,11 +1473,13 @@ def render(out: dict, args: argparse.Namespace) -> str:
             )
 
     # Overhead of the job machinery over all of ours' trial jobs.
+    # Every run of ours (all repeats) counts.
     ours_runs = [
         run
         for data in out["tasks"].values()
-        for name, run in data["runs"].items()
+        for name, runs in _all_runs(data).items()
         if name.startswith("ours")
+        for run in runs
     ]
     trials = [t for run in ours_runs for t in run["trials"]]
     jobs = [j for run in ours_runs for j in run.get("jobs", [])]
@@ -1361,14 +1508,15 @@ def render(out: dict, args: argparse.Namespace) -> str:
             return values[min(len(values) - 1, int(p * len(values)))]
 
         for task, data in out["tasks"].items():
-            for name, run in data["runs"].items():
+            for name, runs in _all_runs(data).items():
                 if not name.startswith("ours"):
                     continue
-                js = run["jobs"]
+                js = [j for run in runs for j in run["jobs"]]
                 over = [j["overhead_s"] for j in js]
                 wait = [j["wait_s"] for j in js]
-                score = [t["seconds"] for t in run["trials"]]
+                score = [t["seconds"] for run in runs for t in run["trials"]]
                 share = (sum(over) + sum(wait)) / sum(score)
+                busy = statistics.median(run["scoring_share"] for run in runs)
                 lines.append(
                     f"| {task}, {name.split(':')[1]} | {len(score)} / {len(js)} | "
                     f"{statistics.median(score):.2f} s | "
@@ -1376,12 +1524,13 @@ def render(out: dict, args: argparse.Namespace) -> str:
                     f"{q(over, 0.9) * 1000:,.0f} ms | "
                     f"{statistics.median(wait) * 1000:,.0f} / "
                     f"{q(wait, 0.9) * 1000:,.0f} ms | {_pct(share)} | "
-                    f"{_pct(run['scoring_share'])} |"
+                    f"{_pct(busy)} |"
                 )
         finals = [
             (task, name, run)
             for task, data in out["tasks"].items()
-            for name, run in data["runs"].items()
+            for name, runs in _all_runs(data).items()
+            for run in runs
             if name.startswith("ours") and "train_total_s" in run
         ]
         if finals:
@@ -1468,6 +1617,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS))
     parser.add_argument("--no-flaml", action="store_true")
     parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="runs of each contender, run r with search seed r (median reported)",
+    )
+    parser.add_argument(
         "--no-workers",
         action="store_true",
         help="run ours' jobs in this process, one at a time (smoke tests)",
@@ -1513,7 +1668,8 @@ def main(argv: list[str] | None = None) -> int:
         work_rescore(Path(args.paths[0]), Path(args.paths[1]))
         return 0
     if args.worker:
-        WORKERS[args.worker](Path(args.paths[0]), float(args.paths[1]))
+        seed = int(args.paths[2]) if len(args.paths) > 2 else 0
+        WORKERS[args.worker](Path(args.paths[0]), float(args.paths[1]), seed)
         return 0
 
     if args.threads:
@@ -1532,7 +1688,9 @@ def main(argv: list[str] | None = None) -> int:
     args.tasks = args.tasks or list(TASKS)
     args.contenders = args.contenders or list(CONTENDERS)
     # One section of docs/benchmarks.md (and one results file) per budget.
-    suffix = "" if args.budget == BUDGET_S else f"-{args.budget:g}s"
+    suffix = ("" if args.budget == BUDGET_S else f"-{args.budget:g}s") + (
+        f"-median{args.repeats}" if args.repeats > 1 else ""
+    )
     saved = CACHE_DIR / f"b5{suffix.replace('-', '_')}_results.json"
     if args.render_only:
         out = json.loads(saved.read_text())
