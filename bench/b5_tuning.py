@@ -167,6 +167,11 @@ def higher_is_better(metric: str) -> bool:
     return metric != "rmse"
 
 
+def _best(scores: list[float], metric: str) -> float:
+    """The best of some scores in the metric's direction."""
+    return max(scores) if higher_is_better(metric) else min(scores)
+
+
 # --------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------
@@ -1309,10 +1314,7 @@ def repeats_table(data: dict, metric: str) -> list[str]:
             ]
             theirs = flaml["rescored"]["score"]
             if scores and (
-                theirs is None
-                or _better(
-                    min(scores) if metric == "rmse" else max(scores), theirs, metric
-                )
+                theirs is None or _better(_best(scores, metric), theirs, metric)
             ):
                 wins += 1
         lines += [
@@ -1456,7 +1458,7 @@ def render(out: dict, args: argparse.Namespace) -> str:
         floor = runs["floor"]["score"] if "floor" in runs else None
         ours = [runs[c]["rescored"]["score"] for c in runs if c.startswith("ours")]
         if ours:
-            best_ours = min(ours) if metric == "rmse" else max(ours)
+            best_ours = _best(ours, metric)
             goals.append(
                 (
                     task,
