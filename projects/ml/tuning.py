@@ -51,6 +51,7 @@ __all__ = [
     "STRATEGIES",
     "TrialPruned",
     "default_search_space",
+    "default_trial_params",
     "grid_points",
     "make_pruner",
     "make_sampler",
@@ -318,6 +319,34 @@ def grid_points(space: dict) -> dict[str, list]:
             values = [float(v) for v in values]
         points[name] = list(values)
     return points
+
+
+def default_trial_params(task_type: str, algorithm: str, space: dict) -> dict:
+    """The algorithm's catalog defaults, for the parameters of a (validated)
+    space whose default lies inside their range or among their choices.
+
+    A study tries these first, so it starts from the model a user would train
+    without tuning (FLAML and Azure AutoML start from defaults too). A parameter
+    whose default lies outside the space, or whose condition (``when``) the
+    defaults do not meet, is left to the sampler.
+    """
+    defaults = {p.name: p.default for p in algorithm_get(task_type, algorithm).params}
+    chosen: dict[str, Any] = {}
+    for name in sorted(space, key=lambda n: "when" in space[n]):
+        spec, value = space[name], defaults.get(name)
+        when = spec.get("when")
+        if when:
+            ((other, values),) = when.items()
+            if other not in chosen or chosen[other] not in values:
+                continue
+        if spec["type"] == "choice":
+            inside = value in spec["choices"]
+        else:
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            inside = number and spec["low"] <= value <= spec["high"]
+        if inside:
+            chosen[name] = value
+    return chosen
 
 
 def grid_size(space: dict) -> int:

@@ -36,6 +36,7 @@ from projects.ml.catalog import algorithm_get, validate_params
 from projects.ml.errors import SpecError
 from projects.ml.tuning import (
     TrialPruned,
+    default_trial_params,
     grid_size,
     make_pruner,
     make_sampler,
@@ -355,6 +356,8 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
         # A new sampler per trial, seeded by its slot, exactly as a new job makes.
         state.ostudy.sampler = _sampler(study, slot)
     ostudy = state.ostudy
+    if slot == 0 and study.strategy != "grid":
+        _enqueue_defaults(study, ostudy)
     otrial = ostudy.ask()
     params = suggest_params(otrial, study.search_space)
     trial = Trial.objects.create(
@@ -413,6 +416,18 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
         ostudy.tell(otrial, score)
         outcome = {"status": Trial.Status.COMPLETE, "score": score}
     _record(study, trial, outcome, intermediate, time.perf_counter() - started)
+
+
+def _enqueue_defaults(study: Study, ostudy: optuna.Study) -> None:
+    """Queue the algorithm's defaults as the study's first trial (slot 0 is taken
+    once per study, so they are queued once; whichever job asks next runs them).
+    A search then never ends below the model trained without tuning, on its own
+    folds. The grid keeps to its points."""
+    params = default_trial_params(
+        study.project.task_type, study.algorithm, study.search_space
+    )
+    if params:
+        ostudy.enqueue_trial(params)
 
 
 def _record(study: Study, trial: Trial, outcome: dict, intermediate, seconds) -> None:

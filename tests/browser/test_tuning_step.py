@@ -90,6 +90,9 @@ def test_it_runs_a_bayesian_study_and_shows_its_best(
     expect(page.locator("#tuning-space")).to_contain_text("Tuning Decision tree")
     depth = page.locator("#tuning-space [data-param=max_depth]")
     expect(depth.locator("[data-include]")).to_be_checked()
+    expect(page.locator("#tuning-intro")).to_contain_text(
+        "The first trial tries the algorithm's defaults"
+    )
 
     # Another algorithm loads its own space; back to the tree.
     page.get_by_label("Algorithm").select_option("svm")
@@ -129,6 +132,11 @@ def test_it_runs_a_bayesian_study_and_shows_its_best(
     )
     expect(page.locator("#study-trials tbody tr")).to_have_count(6)
     expect(page.locator("tr.trial-row.is-best")).to_have_count(1)
+    # The first trial tried the tree's default leaf size (its unlimited default
+    # depth is outside the space, so that one was drawn).
+    expect(page.locator('tr.trial-row[data-trial="0"]')).to_contain_text(
+        "min_samples_leaf=1"
+    )
     study.refresh_from_db()
     best = page.locator(".stat-best .v")
     expect(best).to_have_text(re.compile(r"0\.\d+"))

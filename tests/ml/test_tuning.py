@@ -13,6 +13,7 @@ from projects.ml.tuning import (
     STRATEGIES,
     TrialPruned,
     default_search_space,
+    default_trial_params,
     direction,
     grid_points,
     grid_size,
@@ -153,6 +154,50 @@ def test_it_searches_a_conditional_parameter_only_when_its_condition_holds():
 
     assert all(("degree" in p) == (p["kernel"] == "poly") for p in seen)
     assert any("degree" in p for p in seen) and any("degree" not in p for p in seen)
+
+
+def test_it_starts_from_the_defaults_that_lie_inside_the_space():
+    proposed = validate_search_space("classification", "svm", None)
+    narrow = validate_search_space(
+        "classification",
+        "svm",
+        {
+            "C": {"type": "float", "low": 10, "high": 100},
+            "kernel": {"type": "choice", "choices": ["poly", "linear"]},
+            "degree": {
+                "type": "int",
+                "low": 2,
+                "high": 5,
+                "when": {"kernel": ["poly"]},
+            },
+        },
+    )
+
+    # The proposed space holds C=1, rbf, no class weight; degree waits for poly.
+    assert default_trial_params("classification", "svm", proposed) == {
+        "C": 1.0,
+        "kernel": "rbf",
+        "class_weight": "none",
+    }
+    # C=1 is below 10 and rbf is not offered: the sampler picks those, and the
+    # degree's condition (poly) is not the default's, so it is left out too.
+    assert default_trial_params("classification", "svm", narrow) == {}
+
+
+def test_it_keeps_a_conditional_default_when_the_defaults_meet_its_condition():
+    space = validate_search_space(
+        "classification",
+        "svm",
+        {
+            "kernel": {"type": "choice", "choices": ["poly", "rbf"]},
+            "degree": {"type": "int", "low": 2, "high": 5, "when": {"kernel": ["rbf"]}},
+        },
+    )
+
+    assert default_trial_params("classification", "svm", space) == {
+        "kernel": "rbf",
+        "degree": 3,
+    }
 
 
 def test_it_scores_a_trial_like_the_training_cross_validation():

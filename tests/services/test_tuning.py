@@ -108,6 +108,23 @@ def test_short_trials_share_a_job_and_a_zero_slice_gives_each_its_own(
     assert len({t.job_id for t in alone.trials.all()}) == 6
 
 
+@pytest.mark.parametrize("strategy", ["random", "bayesian", "halving"])
+def test_it_tries_the_algorithms_defaults_first(tune, run_jobs, strategy):
+    # The decision tree's default leaf size (1) lies in the space, its default
+    # depth (unlimited) does not: the first trial keeps the one, samples the other.
+    study = tune(strategy=strategy)
+
+    run_jobs()
+
+    trials = list(study.trials.order_by("number"))
+    assert trials[0].params["min_samples_leaf"] == 1
+    assert 1 <= trials[0].params["max_depth"] <= 8
+    assert sum(t.params["min_samples_leaf"] == 1 for t in trials) < len(trials)
+    study.refresh_from_db()
+    first = trials[0].score
+    assert study.best_score >= first
+
+
 def test_it_records_each_fold_for_the_pruner(tune, run_jobs):
     study = tune(strategy="halving", max_trials=8)
 
