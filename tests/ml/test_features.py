@@ -505,12 +505,76 @@ def test_it_round_trips_a_fitted_transformer_through_joblib(tmp_path):
 
 def test_it_names_transformers_safely_for_awkward_column_names():
     frame = pd.DataFrame({"n_jobs": [1.0, 2.0], "a__b": [3.0, 4.0], "ok": [5.0, 6.0]})
-    spec = {"columns": {c: {"kind": "numeric"} for c in frame.columns}}
+    # Different scalers, so that each column keeps a transformer of its own.
+    scalers = {"n_jobs": "standard", "a__b": "minmax", "ok": "robust"}
+    spec = {
+        "columns": {c: {"kind": "numeric", "scaler": s} for c, s in scalers.items()}
+    }
 
     ct = _fit(spec, frame)
 
     assert [name for name, _, _ in ct.transformers] == ["column_0", "column_1", "ok"]
     assert list(ct.get_feature_names_out()) == ["n_jobs", "a__b", "ok"]
+
+
+def test_numeric_columns_with_the_same_settings_share_one_transformer():
+    frame = _frame()
+    frame["score"] = frame["income"] / 1000
+    frame.loc[::7, "score"] = np.nan
+    same = {"kind": "numeric", "impute": "mean", "add_indicator": True}
+    spec = {
+        "columns": {
+            "age": same,
+            "city": {"kind": "categorical"},
+            "income": {"kind": "numeric", "transform": "log"},
+            "score": same,
+        }
+    }
+    alone = {c: {"columns": {c: spec["columns"][c]}} for c in spec["columns"]}
+
+    ct = _fit(spec, frame)
+
+    assert [name for name, _, _ in ct.transformers] == ["numeric", "city", "income"]
+    names = list(ct.get_feature_names_out())
+    assert names[:4] == [
+        "age",
+        "score",
+        "missingindicator_age",
+        "missingindicator_score",
+    ]
+    out = ct.transform(frame)
+    # Each column comes out exactly as it does from a transformer of its own.
+    for column in ("age", "score"):
+        own = _fit(alone[column], frame)
+        np.testing.assert_array_equal(
+            out[:, [names.index(column), names.index(f"missingindicator_{column}")]],
+            own.transform(frame),
+        )
+    preview = preview_features(spec, frame, task_type="clustering")
+    assert preview["by_column"] == {"age": 2, "score": 2, "city": 4, "income": 1}
+
+
+def test_it_names_both_columns_when_a_shared_transformer_output_clashes():
+    # "c_x" is a numeric column (shared with "y") and a one-hot level of "c".
+    frame = pd.DataFrame(
+        {
+            "c_x": [1.0, 2.0, 3.0, 4.0],
+            "y": [1.0, 2.0, 3.0, 5.0],
+            "c": pd.Series(["x", "x", "z", "z"], dtype="str"),
+        }
+    )
+    spec = {
+        "columns": {
+            "c_x": {"kind": "numeric"},
+            "y": {"kind": "numeric"},
+            "c": {"kind": "categorical", "min_frequency": None},
+        }
+    }
+
+    err = _error(lambda: preview_features(spec, frame, task_type="clustering"))
+
+    assert err.field == "columns"
+    assert "'c' and 'c_x'" in str(err)
 
 
 def test_it_reads_only_the_spec_columns():
