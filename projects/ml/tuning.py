@@ -48,6 +48,7 @@ from projects.ml.training import build_pipeline, cross_validate, split_xy
 
 __all__ = [
     "MAX_GRID",
+    "PRUNING_STRATEGIES",
     "STRATEGIES",
     "TrialPruned",
     "default_search_space",
@@ -61,6 +62,8 @@ __all__ = [
 ]
 
 STRATEGIES = ("grid", "random", "bayesian", "halving")
+# The strategies whose pruner stops bad trials from their per-fold scores.
+PRUNING_STRATEGIES = ("bayesian", "halving")
 MAX_GRID = 1_000
 DEFAULT_STEPS = 4
 TrialPruned = optuna.TrialPruned
@@ -400,6 +403,7 @@ def make_sampler(
 
 
 def make_pruner(strategy: str) -> optuna.pruners.BasePruner:
+    """The strategy's pruner (``NopPruner`` outside ``PRUNING_STRATEGIES``)."""
     if strategy == "bayesian":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     if strategy == "halving":

@@ -35,6 +35,7 @@ from sqlalchemy import exc as sqlalchemy_exc
 from projects.ml.catalog import algorithm_get, validate_params
 from projects.ml.errors import SpecError
 from projects.ml.tuning import (
+    PRUNING_STRATEGIES,
     TrialPruned,
     default_trial_params,
     grid_size,
@@ -140,6 +141,10 @@ def _immediate_transactions(engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None
+        # As Django's connection (settings.py): in WAL mode, NORMAL does not sync
+        # on every commit and still never corrupts the database; Optuna commits
+        # about ten times a trial.
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
@@ -368,12 +373,16 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
         state.train = dataset_splits(study.dataset)["train"]
     intermediate: list[float] = []
 
+    prunes = study.strategy in PRUNING_STRATEGIES
+
     def on_fold(done: int, mean: float) -> bool:
         intermediate.append(mean)
         progress(
             5 + 90 * done / study.cv_folds,
             f"Trial {otrial.number}: fold {done} of {study.cv_folds}",
         )
+        if not prunes:
+            return False  # our Trial row keeps the folds; Optuna needs them to prune
         otrial.report(mean, done)
         return otrial.should_prune()
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 import optuna
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from projects.models import Experiment, Job, Study, Trial
@@ -133,6 +134,29 @@ def test_it_records_each_fold_for_the_pruner(tune, run_jobs):
     trials = Trial.objects.filter(study=study)
     assert all(1 <= len(t.intermediate) <= 3 for t in trials)
     assert {t.status for t in trials} <= {"complete", "pruned"}
+
+
+def test_it_records_every_fold_without_a_pruner_and_spares_optuna_the_reports(
+    tune, run_jobs
+):
+    study = tune(strategy="random", max_trials=3)
+
+    run_jobs()
+
+    assert [len(t.intermediate) for t in study.trials.all()] == [3, 3, 3]
+    stored = optuna.load_study(study_name=study.optuna_name, storage=optuna_storage())
+    assert [t.intermediate_values for t in stored.trials] == [{}, {}, {}]
+
+
+def test_optunas_sqlite_connections_sync_like_djangos():
+    if connection.vendor != "sqlite":
+        pytest.skip("a SQLite setting")
+    with connection.cursor() as cursor:
+        ours = cursor.execute("PRAGMA synchronous").fetchone()[0]
+    with optuna_storage().engine.connect() as conn:
+        theirs = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+
+    assert ours == theirs == 1  # NORMAL
 
 
 def test_it_records_a_failing_trial_and_goes_on(tune, run_jobs):
