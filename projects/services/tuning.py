@@ -23,6 +23,7 @@ import time
 import uuid
 from typing import Any
 
+import numpy as np
 import optuna
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -159,10 +160,10 @@ def _optuna_study(study: Study, *, slot: int = 0) -> optuna.Study:
     Every trial job makes a new sampler, so its seed must differ per trial: with
     the study's seed alone each job would start from the same random state and
     draw the same parameters (random search would try one point over and over,
-    TPE's startup trials too). ``random_state + slot`` keeps a study reproducible
-    where the order of its trials is (one chain). The grid keeps the study's seed:
-    it shuffles its points with it and hands them out by trial number, so every
-    job must see the same order.
+    TPE's startup trials too). ``trial_seed(random_state, slot)`` keeps a study
+    reproducible where the order of its trials is (one chain). The grid keeps
+    the study's seed: it shuffles its points with it and hands them out by trial
+    number, so every job must see the same order.
     """
     return optuna.create_study(
         storage=optuna_storage(),
@@ -175,8 +176,16 @@ def _optuna_study(study: Study, *, slot: int = 0) -> optuna.Study:
 
 
 def _sampler(study: Study, slot: int) -> optuna.samplers.BaseSampler:
-    seed = study.random_state + (0 if study.strategy == "grid" else slot)
+    grid = study.strategy == "grid"
+    seed = study.random_state if grid else trial_seed(study.random_state, slot)
     return make_sampler(study.strategy, study.search_space, seed=seed)
+
+
+def trial_seed(random_state: int, slot: int) -> int:
+    """The sampler seed of the trial in ``slot``: mixed from both numbers, so
+    studies whose ``random_state`` differs by a few draw different points (with
+    ``random_state + slot``, slot 1 of seed 0 drew what slot 0 of seed 1 did)."""
+    return int(np.random.SeedSequence([random_state, slot]).generate_state(1)[0])
 
 
 def _field(exc: SpecError) -> ValidationError:

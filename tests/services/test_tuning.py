@@ -92,6 +92,27 @@ def test_it_draws_new_parameters_for_each_trial(
     assert len(params) == 6 and len(set(params)) >= 5
 
 
+@pytest.mark.parametrize("strategy", ["random", "bayesian"])
+def test_studies_with_neighbouring_seeds_draw_different_points(
+    tune, run_jobs, strategy
+):
+    # Seeds added to the slot made seed 1 repeat seed 0's draws one trial later.
+    space = {
+        "max_depth": {"type": "int", "low": 1, "high": 100},
+        "min_samples_leaf": {"type": "int", "low": 2, "high": 1000},
+    }
+    studies = [
+        tune(strategy=strategy, search_space=space, random_state=seed)
+        for seed in (0, 1)
+    ]
+
+    run_jobs()
+
+    drawn = [{tuple(sorted(t.params.items())) for t in s.trials.all()} for s in studies]
+    assert all(len(d) == 6 for d in drawn)
+    assert not drawn[0] & drawn[1]
+
+
 def test_short_trials_share_a_job_and_a_zero_slice_gives_each_its_own(
     tune, run_jobs, settings
 ):
