@@ -1475,6 +1475,7 @@ def render(out: dict, args: argparse.Namespace) -> str:
         ),
         "",
         *[x for note in out.get("notes", []) for x in (note, "")],
+        *[x for note in out.get("merged", []) for x in (note, "")],
         f"Machine: {info['cores']} cores, {info['memory']}, {info['cpu']}; "
         f"{info['os']}; Python {info['python']}. Commit: {info['commit']}. "
         f"Run: {info['date']}; load average at the start {out.get('load_start', '?')}"
@@ -1736,6 +1737,28 @@ def render(out: dict, args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_results(before: dict, new: dict) -> dict:
+    """``before`` with the contenders of ``new`` (all their runs) in place of its
+    own, and ``new``'s storage floor; the run is named in a note of its own."""
+    contenders = set()
+    for task, data in new["tasks"].items():
+        old = before["tasks"][task]
+        for name, runs in data["all_runs"].items():
+            old["all_runs"][name] = runs
+            old["runs"][name] = data["runs"][name]
+            contenders.add(name)
+    before["storage_floor"] = new.get("storage_floor", before.get("storage_floor"))
+    info = new["machine"]
+    before.setdefault("merged", []).append(
+        f"Re-run on {info['date']} at commit {info['commit']} (load average at the "
+        f"start {new['load_start']}, at the end {info['load']}): "
+        + ", ".join(f"`{c}`" for c in sorted(contenders))
+        + "; these runs replace the earlier ones, the other contenders' and the "
+        "floor are from the run named below."
+    )
+    return before
+
+
 def wait_for_quiet(max_wait_s: float, threshold: float) -> str:
     """Poll the load average every minute, up to ``max_wait_s``."""
     start = time.monotonic()
@@ -1772,6 +1795,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run ours' jobs in this process, one at a time (smoke tests)",
     )
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="run only --contenders and put their runs in place of theirs in the "
+        "saved results of this budget and repeat count (the others keep theirs)",
+    )
     parser.add_argument(
         "--note",
         action="append",
@@ -1843,6 +1872,8 @@ def main(argv: list[str] | None = None) -> int:
         out = run_all(args)
         out["load_start"] = load_start
         out["machine"] = machine_info()
+        if args.merge:
+            out = merge_results(json.loads(saved.read_text()), out)
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(out, default=str, indent=1))
     out["notes"] = args.note
