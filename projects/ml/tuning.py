@@ -53,6 +53,8 @@ __all__ = [
     "TrialPruned",
     "default_search_space",
     "default_trial_params",
+    "fold_values",
+    "gain_over",
     "grid_points",
     "make_pruner",
     "make_sampler",
@@ -350,6 +352,40 @@ def default_trial_params(task_type: str, algorithm: str, space: dict) -> dict:
         if inside:
             chosen[name] = value
     return chosen
+
+
+def fold_values(running_means: list[float]) -> list[float]:
+    """Each fold's score from the running mean after each fold (what a trial
+    records for the pruner)."""
+    values: list[float] = []
+    previous = 0.0
+    for k, mean in enumerate(running_means, start=1):
+        values.append(k * mean - (k - 1) * previous)
+        previous = mean
+    return values
+
+
+def gain_over(
+    best: list[float], base: list[float], *, higher_is_better: bool
+) -> tuple[float, float]:
+    """How much ``best`` beats ``base`` on the same folds, and how sure that is.
+
+    Returns
+    -------
+    (gain, se)
+        The mean per-fold difference in the metric's direction (positive: better)
+        and its standard error (sample standard deviation over the square root of
+        the fold count; infinite with one fold). Paired by fold, so the folds'
+        own difficulty cancels out.
+    """
+    if len(best) != len(base) or not best:
+        raise ValueError("both need scores on the same folds")
+    diff = np.asarray(best, dtype=float) - np.asarray(base, dtype=float)
+    if not higher_is_better:
+        diff = -diff
+    if len(diff) < 2:
+        return float(diff.mean()), math.inf
+    return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
 
 
 def grid_size(space: dict) -> int:

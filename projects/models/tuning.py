@@ -59,6 +59,11 @@ class Study(models.Model):
     best_params = models.JSONField(null=True, blank=True)
     best_score = models.FloatField(null=True, blank=True)
     best_trial_number = models.PositiveIntegerField(null=True, blank=True)
+    # What the study trained when it ended: the best trial, or the defaults trial
+    # when the best did not beat it by more than the noise between folds
+    # (``projects.services.tuning.study_select``): kept, trial, params, score and
+    # the evidence (best_trial, defaults_trial, gain, se, folds).
+    selection = models.JSONField(default=dict, blank=True)
     best_experiment = models.ForeignKey(
         "projects.Experiment",
         null=True,
@@ -92,6 +97,11 @@ class Study(models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
+    @property
+    def chosen_params(self) -> dict | None:
+        """The parameters the study trained (its selection, else its best)."""
+        return self.selection.get("params", self.best_params)
+
 
 class Trial(models.Model):
     """One parameter set tried by a study (its number is Optuna's)."""
@@ -113,6 +123,8 @@ class Trial(models.Model):
     )
     seconds = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # The algorithm's defaults (within the space), tried first.
+    is_defaults = models.BooleanField(default=False)
     job_id = models.UUIDField(null=True, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

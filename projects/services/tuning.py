@@ -39,6 +39,8 @@ from projects.ml.tuning import (
     PRUNING_STRATEGIES,
     TrialPruned,
     default_trial_params,
+    fold_values,
+    gain_over,
     grid_size,
     make_pruner,
     make_sampler,
@@ -375,7 +377,11 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
     otrial = ostudy.ask()
     params = suggest_params(otrial, study.search_space)
     trial = Trial.objects.create(
-        study=study, number=otrial.number, params=params, job_id=job.pk
+        study=study,
+        number=otrial.number,
+        params=params,
+        job_id=job.pk,
+        is_defaults=bool(otrial.user_attrs.get("defaults")),
     )
     progress(5, f"Trial {otrial.number}: scoring {len(params)} parameter(s)")
     if state.train is None:
@@ -445,7 +451,7 @@ def _enqueue_defaults(study: Study, ostudy: optuna.Study) -> None:
         study.project.task_type, study.algorithm, study.search_space
     )
     if params:
-        ostudy.enqueue_trial(params)
+        ostudy.enqueue_trial(params, user_attrs={"defaults": True})
 
 
 def _record(study: Study, trial: Trial, outcome: dict, intermediate, seconds) -> None:
@@ -510,22 +516,27 @@ def study_finish(*, study: Study) -> Study:
         )
         return Study.objects.get(pk=study.pk)
     entry = algorithm_get(study.project.task_type, study.algorithm)
+    selection = study_select(study)
+    kept_defaults = selection["kept"] == "defaults"
     experiment = experiment_create(
         project=study.project,
         dataset=study.dataset,
         algorithm=study.algorithm,
         params=validate_params(
-            study.project.task_type, study.algorithm, study.best_params
+            study.project.task_type, study.algorithm, selection["params"]
         ),
         features=study.feature_spec if study.features_overridden else None,
         user=study.created_by,
-        name=f"{entry.label}, best of study #{study.pk}",
+        name=f"{entry.label}, "
+        + ("defaults kept by" if kept_defaults else "best of")
+        + f" study #{study.pk}",
         cv_folds=study.cv_folds,
         random_state=study.random_state,
     )
     Study.objects.filter(pk=study.pk).update(
         status=Study.Status.SUCCEEDED,
         best_experiment=experiment,
+        selection=selection,
         finished_at=timezone.now(),
     )
     audit_record(
@@ -533,9 +544,60 @@ def study_finish(*, study: Study) -> Study:
         verb="study.finished",
         obj=study,
         project=study.project,
-        data={"best_score": study.best_score, "experiment_id": experiment.pk},
+        data={
+            "best_score": study.best_score,
+            "kept": selection["kept"],
+            "experiment_id": experiment.pk,
+        },
     )
     return Study.objects.get(pk=study.pk)
+
+
+def study_select(study: Study) -> dict:
+    """What the study trains: its best trial, unless that beats the defaults
+    trial by no more than one standard error of their per-fold difference (the
+    "one standard error" rule), in which case the defaults are kept.
+
+    Both trials were scored on the same folds, so the difference is paired. The
+    best of many trials on a few hundred rows often leads by noise alone, and on
+    new folds does worse than the defaults (B5's breast cancer task); a lead
+    smaller than its standard error is not evidence enough to leave the defaults.
+    """
+    best = {
+        "kept": "best",
+        "trial": study.best_trial_number,
+        "params": study.best_params,
+        "score": study.best_score,
+    }
+    defaults = study.trials.filter(
+        is_defaults=True, status=Trial.Status.COMPLETE
+    ).first()
+    if defaults is None or defaults.number == study.best_trial_number:
+        return best
+    winner = study.trials.get(number=study.best_trial_number)
+    if len(winner.intermediate) != len(defaults.intermediate):
+        return best
+    gain, se = gain_over(
+        fold_values(winner.intermediate),
+        fold_values(defaults.intermediate),
+        higher_is_better=study.higher_is_better,
+    )
+    evidence = {
+        "best_trial": winner.number,
+        "defaults_trial": defaults.number,
+        "gain": gain,
+        "se": se if se != float("inf") else None,
+        "folds": len(winner.intermediate),
+    }
+    if gain > se:
+        return {**best, **evidence}
+    return {
+        "kept": "defaults",
+        "trial": defaults.number,
+        "params": defaults.params,
+        "score": defaults.score,
+        **evidence,
+    }
 
 
 def study_trial_ended(job: Job) -> None:

@@ -15,6 +15,8 @@ from projects.ml.tuning import (
     default_search_space,
     default_trial_params,
     direction,
+    fold_values,
+    gain_over,
     grid_points,
     grid_size,
     make_pruner,
@@ -198,6 +200,23 @@ def test_it_keeps_a_conditional_default_when_the_defaults_meet_its_condition():
         "kernel": "rbf",
         "degree": 3,
     }
+
+
+def test_it_recovers_each_folds_score_from_the_running_means():
+    assert fold_values([0.8, 0.7, 0.7]) == pytest.approx([0.8, 0.6, 0.7])
+
+
+def test_it_measures_a_gain_by_fold_and_its_standard_error():
+    gain, se = gain_over([0.9, 0.8, 0.7], [0.8, 0.8, 0.6], higher_is_better=True)
+    assert gain == pytest.approx(0.0667, abs=1e-4)
+    assert se == pytest.approx(0.0333, abs=1e-4)
+
+    # For an error metric, lower is the gain.
+    gain, _ = gain_over([1.0, 1.2], [1.5, 1.3], higher_is_better=False)
+    assert gain == pytest.approx(0.3)
+
+    with pytest.raises(ValueError):
+        gain_over([0.9], [0.8, 0.7], higher_is_better=True)
 
 
 def test_it_scores_a_trial_like_the_training_cross_validation():

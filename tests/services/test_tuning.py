@@ -21,6 +21,7 @@ from projects.services.tuning import (
     optuna_storage,
     study_cancel,
     study_create,
+    study_finish,
     study_importance,
 )
 
@@ -66,10 +67,15 @@ def test_it_runs_the_budget_and_trains_the_best_as_an_experiment(tune, run_jobs)
     complete = [t for t in trials if t.status == "complete"]
     best = max(complete, key=lambda t: t.score)
     assert study.best_score == best.score and study.best_params == best.params
+    # It trains the best, or the defaults (trial 0) when the best's lead is noise.
+    chosen = trials[study.selection["trial"]]
+    assert chosen.number == (
+        0 if study.selection["kept"] == "defaults" else best.number
+    )
     experiment = study.best_experiment
     assert experiment.status == "succeeded", experiment.error
-    assert experiment.params["max_depth"] == best.params["max_depth"]
-    assert "best of study" in experiment.name
+    assert experiment.params["max_depth"] == chosen.params["max_depth"]
+    assert f"study #{study.pk}" in experiment.name
     stored = optuna.load_study(study_name=study.optuna_name, storage=optuna_storage())
     assert len(stored.trials) == 6
 
@@ -145,6 +151,102 @@ def test_it_tries_the_algorithms_defaults_first(tune, run_jobs, strategy):
     study.refresh_from_db()
     first = trials[0].score
     assert study.best_score >= first
+
+
+def _running_means(folds: list[float]) -> list[float]:
+    return [sum(folds[:k]) / k for k in range(1, len(folds) + 1)]
+
+
+@pytest.fixture
+def ended(prepared_dataset, owner):
+    """A finished random search of the tree whose trial 0 tried the defaults and
+    trial 1 scored best, with the given per-fold scores."""
+
+    def make(*, best: list[float], defaults: list[float], is_defaults=True):
+        study = Study.objects.create(
+            project=prepared_dataset.project,
+            dataset=prepared_dataset,
+            algorithm="decision_tree",
+            strategy="random",
+            search_space=TREE_SPACE,
+            metric="f1_macro",
+            higher_is_better=True,
+            max_trials=2,
+            cv_folds=len(best),
+            optuna_name=f"ended-{len(best)}-{best[0]}",
+            status="finishing",
+            trials_started=2,
+            n_trials=2,
+            best_score=sum(best) / len(best),
+            best_params={"max_depth": 3, "min_samples_leaf": 7},
+            best_trial_number=1,
+            created_by=owner,
+        )
+        for number, folds, params in (
+            (0, defaults, {"max_depth": 5, "min_samples_leaf": 1}),
+            (1, best, {"max_depth": 3, "min_samples_leaf": 7}),
+        ):
+            Trial.objects.create(
+                study=study,
+                number=number,
+                params=params,
+                status="complete",
+                score=sum(folds) / len(folds),
+                intermediate=_running_means(folds),
+                is_defaults=is_defaults and number == 0,
+            )
+        return study
+
+    return make
+
+
+def test_it_keeps_the_defaults_when_the_best_leads_by_less_than_the_noise(
+    ended, run_jobs
+):
+    # The best wins two folds and loses one: a mean lead of 0.01 +- 0.04.
+    study = ended(best=[0.80, 0.84, 0.74], defaults=[0.75, 0.79, 0.81])
+
+    study = study_finish(study=study)
+    run_jobs()
+
+    assert study.selection["kept"] == "defaults"
+    assert study.selection["trial"] == 0 and study.selection["best_trial"] == 1
+    assert study.selection["gain"] == pytest.approx(0.01)
+    assert study.selection["se"] == pytest.approx(0.04)
+    # The search's best stays on record; the defaults are what is trained.
+    assert study.best_trial_number == 1
+    experiment = Experiment.objects.get(pk=study.best_experiment_id)
+    assert experiment.params["max_depth"] == 5
+    assert experiment.name.endswith(f"defaults kept by study #{study.pk}")
+    assert experiment.status == "succeeded", experiment.error
+
+
+def test_it_trains_the_best_when_it_beats_the_defaults_on_every_fold(ended):
+    study = ended(best=[0.80, 0.84, 0.83], defaults=[0.75, 0.79, 0.77])
+
+    study = study_finish(study=study)
+
+    assert study.selection["kept"] == "best" and study.selection["trial"] == 1
+    assert study.selection["gain"] == pytest.approx(0.0533, abs=1e-4)
+    assert study.selection["gain"] > study.selection["se"]
+    experiment = Experiment.objects.get(pk=study.best_experiment_id)
+    assert experiment.params["max_depth"] == 3
+    assert experiment.name.endswith(f"best of study #{study.pk}")
+
+
+def test_it_trains_the_best_when_no_trial_tried_the_defaults(ended):
+    study = ended(
+        best=[0.80, 0.84, 0.74], defaults=[0.75, 0.79, 0.81], is_defaults=False
+    )
+
+    study = study_finish(study=study)
+
+    assert study.selection == {
+        "kept": "best",
+        "trial": 1,
+        "params": {"max_depth": 3, "min_samples_leaf": 7},
+        "score": pytest.approx(0.7933, abs=1e-4),
+    }
 
 
 def test_it_records_each_fold_for_the_pruner(tune, run_jobs):
