@@ -54,6 +54,9 @@ def study_summary(study: Study) -> dict:
             "trial": study.best_trial_number,
             "experiment_id": study.best_experiment_id,
         },
+        # What was trained: the best, or the defaults when the best's lead over
+        # them was within one standard error (docs/tuning.md); {} until the end.
+        "selection": study.selection,
         "created_at": study.created_at,
         "started_at": study.started_at,
         "finished_at": study.finished_at,
@@ -77,6 +80,7 @@ def study_detail(study: Study) -> dict:
                 "seconds": t.seconds,
                 "error": t.error,
                 "intermediate": t.intermediate,
+                "is_defaults": t.is_defaults,
             }
             for t in study_trials(study)
         ],

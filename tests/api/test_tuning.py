@@ -60,7 +60,9 @@ def test_it_names_an_unknown_algorithm(api_as, project):
 def test_it_runs_a_study_and_answers_its_trials_and_best(
     sci, project, prepared_dataset, run_jobs
 ):
-    created = _start(sci, project, prepared_dataset)
+    # The tree's default leaf size (1) lies in this space: trial 0 tries it.
+    space = {**SPACE, "min_samples_leaf": {"type": "int", "low": 1, "high": 20}}
+    created = _start(sci, project, prepared_dataset, search_space=space)
     assert created.status_code == 202, created.content
     run_jobs()
 
@@ -72,9 +74,14 @@ def test_it_runs_a_study_and_answers_its_trials_and_best(
     assert set(trial) >= {"number", "params", "score", "status", "seconds"}
     best = max(t["score"] for t in body["trials"] if t["status"] == "complete")
     assert body["best"]["score"] == best
+    # The best is trained unless its lead over the defaults is noise.
+    assert [t["is_defaults"] for t in body["trials"]] == [True, False, False, False]
+    selection = body["selection"]
+    kept = {"best": body["best"]["trial"], "defaults": 0}[selection["kept"]]
+    assert selection["trial"] == kept
     experiment = sci.get(f"/api/experiments/{body['best']['experiment_id']}").json()
     assert experiment["status"] == "succeeded"
-    assert experiment["params"]["max_depth"] == body["best"]["params"]["max_depth"]
+    assert experiment["params"]["max_depth"] == selection["params"]["max_depth"]
     listed = sci.get(f"/api/projects/{project.pk}/studies").json()
     assert [s["id"] for s in listed] == [body["id"]]
 
