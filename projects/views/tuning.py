@@ -589,6 +589,7 @@ def live_context(request: HttpRequest, project: Project, study: Study) -> dict:
             "seconds",
             "error",
             "intermediate",
+            "is_defaults",
         ),
         TRIALS_PER_PAGE,
     ).get_page(request.GET.get("page"))
@@ -635,6 +636,8 @@ def live_context(request: HttpRequest, project: Project, study: Study) -> dict:
             "params": [(k, _value_text(v)) for k, v in sorted(t.params.items())],
             "seconds": _duration(t.seconds),
             "is_best": t.number == study.best_trial_number,
+            "is_trained": study.selection.get("kept") == "defaults"
+            and t.number == study.selection.get("trial"),
             "folds_done": len(t.intermediate or []),
         }
         for t in page.object_list
@@ -658,6 +661,7 @@ def live_context(request: HttpRequest, project: Project, study: Study) -> dict:
         "best_params": [
             (k, _value_text(v)) for k, v in sorted((study.best_params or {}).items())
         ],
+        "kept_defaults": study.selection.get("kept") == "defaults",
         "elapsed": _duration(elapsed) or "not started",
         "time_budget": _duration(study.time_budget_s),
         "progress": _progress(study, elapsed),

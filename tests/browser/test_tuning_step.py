@@ -134,10 +134,17 @@ def test_it_runs_a_bayesian_study_and_shows_its_best(
     expect(page.locator("tr.trial-row.is-best")).to_have_count(1)
     # The first trial tried the tree's default leaf size (its unlimited default
     # depth is outside the space, so that one was drawn).
-    expect(page.locator('tr.trial-row[data-trial="0"]')).to_contain_text(
-        "min_samples_leaf=1"
-    )
+    first = page.locator('tr.trial-row[data-trial="0"]')
+    expect(first).to_contain_text("min_samples_leaf=1")
+    expect(first.locator(".b-defaults")).to_have_text("defaults")
     study.refresh_from_db()
+    # When another trial scored best, the page says whether its lead over the
+    # defaults was more than the noise between folds, and so which was trained.
+    selection = page.locator("#study-selection")
+    if study.best_trial_number == 0:
+        expect(selection).to_have_count(0)
+    else:
+        expect(selection).to_contain_text("the algorithm's defaults (trial 0)")
     best = page.locator(".stat-best .v")
     expect(best).to_have_text(re.compile(r"0\.\d+"))
     assert float(best.inner_text()) == pytest.approx(study.best_score, abs=1e-3)
@@ -152,10 +159,11 @@ def test_it_runs_a_bayesian_study_and_shows_its_best(
     ui.shot("study finished")
 
     link.click()
-    heading = page.get_by_role("heading", name=re.compile("best of study"))
-    expect(heading).to_be_visible()
     best_experiment = Experiment.objects.get(pk=study.best_experiment_id)
-    assert best_experiment.params["max_depth"] == study.best_params["max_depth"]
+    heading = page.get_by_role("heading", name=best_experiment.name)
+    expect(heading).to_be_visible()
+    assert re.search(r"(best of|defaults kept by) study #\d+$", best_experiment.name)
+    assert best_experiment.params["max_depth"] == study.chosen_params["max_depth"]
     # Let the dashboard analysis finish too, so the worker stops idle.
     deadline = time.monotonic() + 60
     while Job.objects.filter(status__in=Job.ACTIVE).exists():

@@ -261,6 +261,61 @@ def test_it_stops_polling_and_links_the_best_experiment_once_trained(
         assert "Cancel the study" not in text
 
 
+def _select(study, kept: str, gain: float, se: float) -> None:
+    Trial.objects.filter(study=study, number=0).update(is_defaults=True)
+    Study.objects.filter(pk=study.pk).update(
+        selection={
+            "kept": kept,
+            "trial": 0 if kept == "defaults" else 1,
+            "params": {"max_depth": 2, "min_samples_leaf": 3},
+            "score": 0.61,
+            "best_trial": 1,
+            "defaults_trial": 0,
+            "gain": gain,
+            "se": se,
+            "folds": 3,
+        }
+    )
+
+
+def test_it_says_when_the_defaults_are_kept_and_marks_them_trained(
+    client_for, owner, study
+):
+    _finish(study)
+    _select(study, "defaults", gain=0.0133, se=0.0404)
+
+    html = client_for(owner).get(_page(study)).text
+
+    notice = html.split('id="study-selection"')[1].split("</p>")[0]
+    assert "The defaults are kept." in notice
+    assert "best trial (1) beat the algorithm's defaults (trial 0) by 0.0133" in notice
+    assert "standard error of that difference (0.0404)" in notice
+    assert "The defaults are trained as" in html
+    defaults = _trial_row(html, 0)
+    assert "defaults</span>" in defaults and "trained</span>" in defaults
+    assert "trained</span>" not in _trial_row(html, 1)
+    assert "best</span>" in _trial_row(html, 1)
+
+
+def test_it_says_how_far_the_trained_best_beats_the_defaults(client_for, owner, study):
+    _finish(study)
+    _select(study, "best", gain=0.13, se=0.02)
+
+    html = client_for(owner).get(_page(study)).text
+
+    assert "beats the algorithm's defaults (trial 0) by 0.13" in html
+    assert "The defaults are kept." not in html
+    assert "The best parameters are trained as" in html
+    assert "trained</span>" not in html
+    assert "defaults</span>" in _trial_row(html, 0)
+
+
+def test_it_says_nothing_of_a_selection_while_the_study_runs(client_for, owner, study):
+    html = client_for(owner).get(_page(study)).text
+
+    assert 'id="study-selection"' not in html
+
+
 def test_it_keeps_polling_while_the_best_experiment_trains(client_for, owner, study):
     _finish(study, experiment_status="running")
 
