@@ -1126,12 +1126,16 @@ def run_ours(
         "work_s": wall,
         "observed_s": observed,
         "create_to_first_start_s": (first_start - current.created_at).total_seconds(),
+        # What the study trained: its best, or its defaults trial when the best
+        # led by less than one standard error (the product's selection rule).
         "best": {
             "kind": "catalog",
             "algorithm": ALGORITHM,
-            "params": current.best_params,
+            "params": current.chosen_params,
         },
-        "own_score": current.best_score,
+        "own_score": current.selection.get("score", current.best_score),
+        "search_best": current.best_score,
+        "kept": current.selection.get("kept", "best"),
         "n_configs": len(trials),
         "n_complete": sum(1 for t in trials if t.status == "complete"),
         "n_pruned": sum(1 for t in trials if t.status == "pruned"),
@@ -1403,11 +1407,21 @@ def repeats_table(data: dict, metric: str) -> list[str]:
         configs = [r["n_configs"] for r in runs]
         lines.append(
             f"| {LABELS[name]} | "
-            + " | ".join(_fmt_score(r["rescored"]["score"], metric) for r in runs)
+            + " | ".join(
+                _fmt_score(r["rescored"]["score"], metric)
+                + (" (d)" if r.get("kept") == "defaults" else "")
+                for r in runs
+            )
             + f" | {_fmt_score(data['runs'][name]['rescored']['score'], metric)} | "
             f"{min(configs)}-{max(configs)} |"
         )
     ours = [c for c in all_runs if c.startswith("ours")]
+    if any(r.get("kept") == "defaults" for c in ours for r in all_runs[c]):
+        lines += [
+            "",
+            "(d): the study kept the defaults, its best trial having led them by "
+            "less than one standard error over its folds.",
+        ]
     if ours and "anchor:flaml" in all_runs:
         wins = 0
         for s, flaml in enumerate(all_runs["anchor:flaml"]):
@@ -1545,6 +1559,8 @@ def render(out: dict, args: argparse.Namespace) -> str:
             configs = str(run["n_configs"])
             if name.startswith("ours"):
                 configs += f" ({run['n_pruned']} pruned)" if run["n_pruned"] else ""
+                if run.get("kept") == "defaults":
+                    configs += "; defaults kept"
             if name == "anchor:flaml" and run.get("per_estimator"):
                 configs += (
                     " ("
