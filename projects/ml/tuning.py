@@ -464,10 +464,13 @@ def score_params(
     metric: str,
     cv_folds: int = 5,
     random_state: int = 0,
+    fold_seed: int | None = None,
     on_fold: Callable[[int, float], bool] | None = None,
 ) -> tuple[float, dict]:
     """Cross-validated score of one parameter set on the training split.
 
+    ``random_state`` seeds the model and the folds; ``fold_seed``, when given,
+    seeds the folds instead (the same model on other folds).
     ``on_fold(folds_done, running_mean)`` is called after each fold; when it
     returns True the trial is pruned (:class:`TrialPruned` is raised).
 
@@ -498,7 +501,7 @@ def score_params(
         task_type=task_type,
         metrics=(metric,),
         cv_folds=max(cv_folds, 2),
-        random_state=random_state,
+        random_state=random_state if fold_seed is None else fold_seed,
         on_fold=fold_done,
     )
     if not folds or cv[metric]["mean"] is None:

@@ -17,6 +17,7 @@ When the last chain ends, the best parameters are trained as a normal experiment
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -63,6 +64,8 @@ logger = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 MAX_TRIALS = 1_000
+# The slot whose seed seeds a study's confirmation folds: no trial has it.
+CONFIRM_SLOT = 2**31 - 1
 MAX_TIME_BUDGET_S = 24 * 60 * 60
 _storage_lock = threading.Lock()
 _storages: dict[str, optuna.storages.RDBStorage] = {}
@@ -293,9 +296,20 @@ def _next_trial_job(study: Study, user) -> Job:
 def _budget_left(study: Study) -> bool:
     if study.time_budget_s is not None and study.started_at is not None:
         elapsed = (timezone.now() - study.started_at).total_seconds()
-        if elapsed >= study.time_budget_s:
+        if elapsed + _confirm_reserve(study) >= study.time_budget_s:
             return False
     return study.max_trials is None or study.trials_started < study.max_trials
+
+
+def _confirm_reserve(study: Study) -> float:
+    """Seconds a time budget keeps for the confirmation (``study_select``): two
+    more cross-validations, estimated by the defaults trial's."""
+    seconds = (
+        study.trials.filter(is_defaults=True, status=Trial.Status.COMPLETE)
+        .values_list("seconds", flat=True)
+        .first()
+    )
+    return 2 * (seconds or 0.0)
 
 
 def _reserve_slot(study: Study) -> int | None:
@@ -556,12 +570,16 @@ def study_finish(*, study: Study) -> Study:
 def study_select(study: Study) -> dict:
     """What the study trains: its best trial, unless that beats the defaults
     trial by no more than one standard error of their per-fold difference (the
-    "one standard error" rule), in which case the defaults are kept.
+    "one standard error" rule), or its lead does not hold on new folds; then the
+    defaults are kept.
 
     Both trials were scored on the same folds, so the difference is paired. The
     best of many trials on a few hundred rows often leads by noise alone, and on
     new folds does worse than the defaults (B5's breast cancer task); a lead
     smaller than its standard error is not evidence enough to leave the defaults.
+    A lead that passes was still picked on the search's folds (the winner's
+    curse), so both are scored again on folds no trial used, and the best must
+    pass the same rule there (``confirm`` in the result).
     """
     best = {
         "kept": "best",
@@ -586,17 +604,72 @@ def study_select(study: Study) -> dict:
         "best_trial": winner.number,
         "defaults_trial": defaults.number,
         "gain": gain,
-        "se": se if se != float("inf") else None,
+        "se": _finite(se),
         "folds": len(winner.intermediate),
     }
     if gain > se:
-        return {**best, **evidence}
+        evidence["confirm"] = _confirm(study, winner.params, defaults.params)
+        confirm = evidence["confirm"]
+        if "error" in confirm or (
+            confirm["se"] is not None and confirm["gain"] > confirm["se"]
+        ):
+            return {**best, **evidence}
     return {
         "kept": "defaults",
         "trial": defaults.number,
         "params": defaults.params,
         "score": defaults.score,
         **evidence,
+    }
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isinf(value) else value
+
+
+def confirm_seed(random_state: int) -> int:
+    """The fold seed of a study's confirmation: folds no trial of it used."""
+    return trial_seed(random_state, CONFIRM_SLOT)
+
+
+def _confirm(study: Study, best: dict, defaults: dict) -> dict:
+    """Score the best and the defaults on new folds (same model seed) and
+    compare them as the search's folds were. A failure here keeps the search's
+    verdict, with the reason."""
+    started = time.perf_counter()
+    train = dataset_splits(study.dataset)["train"]
+    seed = confirm_seed(study.random_state)
+    scores = []
+    try:
+        for params in (best, defaults):
+            _mean, cv = score_params(
+                train,
+                target=study.project.target_column or None,
+                task_type=study.project.task_type,
+                feature_spec=study.feature_spec,
+                algorithm=study.algorithm,
+                params=params,
+                metric=study.metric,
+                cv_folds=study.cv_folds,
+                random_state=study.random_state,
+                fold_seed=seed,
+            )
+            folds = cv[study.metric]["folds"]
+            if None in folds:
+                raise ValueError(f"{study.metric} could not be computed on a fold.")
+            scores.append(folds)
+        gain, se = gain_over(*scores, higher_is_better=study.higher_is_better)
+    except (ValueError, ArithmeticError, MemoryError) as exc:
+        return {
+            "error": str(exc)[:500] or type(exc).__name__,
+            "seconds": time.perf_counter() - started,
+        }
+    return {
+        "gain": gain,
+        "se": _finite(se),
+        "folds": len(scores[0]),
+        "fold_seed": seed,
+        "seconds": time.perf_counter() - started,
     }
 
 

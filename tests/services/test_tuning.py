@@ -17,7 +17,9 @@ from django.db import connection
 from django.utils import timezone
 
 from projects.models import Experiment, Job, Study, Trial
+from projects.services.experiments import features_resolve
 from projects.services.tuning import (
+    _budget_left,
     optuna_storage,
     study_cancel,
     study_create,
@@ -153,6 +155,14 @@ def test_it_tries_the_algorithms_defaults_first(tune, run_jobs, strategy):
     assert study.best_score >= first
 
 
+# On the test table (whose target is noise) the one-split tree predicts the
+# majority class on every fold (f1_macro about 0.41); the full-depth tree predicts
+# both classes (about 0.5).
+LEAF_7 = {"max_depth": 3, "min_samples_leaf": 7}
+STUMP = {"max_depth": 1, "min_samples_leaf": 30}
+DEEP = {"max_depth": 8, "min_samples_leaf": 1}
+
+
 def _running_means(folds: list[float]) -> list[float]:
     return [sum(folds[:k]) / k for k in range(1, len(folds) + 1)]
 
@@ -162,13 +172,22 @@ def ended(prepared_dataset, owner):
     """A finished random search of the tree whose trial 0 tried the defaults and
     trial 1 scored best, with the given per-fold scores."""
 
-    def make(*, best: list[float], defaults: list[float], is_defaults=True):
+    def make(
+        *,
+        best: list[float],
+        defaults: list[float],
+        is_defaults=True,
+        params=({"max_depth": 5, "min_samples_leaf": 1}, LEAF_7),
+    ):
         study = Study.objects.create(
             project=prepared_dataset.project,
             dataset=prepared_dataset,
             algorithm="decision_tree",
             strategy="random",
             search_space=TREE_SPACE,
+            feature_spec=features_resolve(
+                prepared_dataset.project, prepared_dataset, None
+            )[0],
             metric="f1_macro",
             higher_is_better=True,
             max_trials=2,
@@ -178,18 +197,15 @@ def ended(prepared_dataset, owner):
             trials_started=2,
             n_trials=2,
             best_score=sum(best) / len(best),
-            best_params={"max_depth": 3, "min_samples_leaf": 7},
+            best_params=params[1],
             best_trial_number=1,
             created_by=owner,
         )
-        for number, folds, params in (
-            (0, defaults, {"max_depth": 5, "min_samples_leaf": 1}),
-            (1, best, {"max_depth": 3, "min_samples_leaf": 7}),
-        ):
+        for number, folds in ((0, defaults), (1, best)):
             Trial.objects.create(
                 study=study,
                 number=number,
-                params=params,
+                params=params[number],
                 status="complete",
                 score=sum(folds) / len(folds),
                 intermediate=_running_means(folds),
@@ -213,6 +229,7 @@ def test_it_keeps_the_defaults_when_the_best_leads_by_less_than_the_noise(
     assert study.selection["trial"] == 0 and study.selection["best_trial"] == 1
     assert study.selection["gain"] == pytest.approx(0.01)
     assert study.selection["se"] == pytest.approx(0.04)
+    assert "confirm" not in study.selection  # no lead to check on new folds
     # The search's best stays on record; the defaults are what is trained.
     assert study.best_trial_number == 1
     experiment = Experiment.objects.get(pk=study.best_experiment_id)
@@ -221,17 +238,52 @@ def test_it_keeps_the_defaults_when_the_best_leads_by_less_than_the_noise(
     assert experiment.status == "succeeded", experiment.error
 
 
-def test_it_trains_the_best_when_it_beats_the_defaults_on_every_fold(ended):
-    study = ended(best=[0.80, 0.84, 0.83], defaults=[0.75, 0.79, 0.77])
+def test_it_trains_the_best_when_it_leads_on_its_folds_and_on_new_ones(ended):
+    study = ended(
+        best=[0.50, 0.54, 0.53], defaults=[0.45, 0.49, 0.47], params=(STUMP, DEEP)
+    )
 
     study = study_finish(study=study)
 
     assert study.selection["kept"] == "best" and study.selection["trial"] == 1
     assert study.selection["gain"] == pytest.approx(0.0533, abs=1e-4)
     assert study.selection["gain"] > study.selection["se"]
+    confirm = study.selection["confirm"]
+    assert confirm["folds"] == 3 and confirm["gain"] > confirm["se"] > 0
     experiment = Experiment.objects.get(pk=study.best_experiment_id)
-    assert experiment.params["max_depth"] == 3
+    assert experiment.params["max_depth"] == 8
     assert experiment.name.endswith(f"best of study #{study.pk}")
+
+
+def test_it_keeps_the_defaults_when_the_bests_lead_is_gone_on_new_folds(ended):
+    # The search's folds say the stump leads on every fold; new folds say it
+    # loses, as it does on this table.
+    study = ended(
+        best=[0.50, 0.54, 0.53], defaults=[0.45, 0.49, 0.47], params=(DEEP, STUMP)
+    )
+
+    study = study_finish(study=study)
+
+    assert study.selection["kept"] == "defaults" and study.selection["trial"] == 0
+    assert study.selection["gain"] > study.selection["se"]
+    confirm = study.selection["confirm"]
+    assert confirm["folds"] == 3 and confirm["gain"] < 0
+    experiment = Experiment.objects.get(pk=study.best_experiment_id)
+    assert experiment.params["max_depth"] == 8
+    assert experiment.name.endswith(f"defaults kept by study #{study.pk}")
+
+
+def test_a_time_budget_keeps_time_for_the_check_on_new_folds(ended):
+    study = ended(best=[0.5, 0.5, 0.5], defaults=[0.4, 0.4, 0.4])
+    Trial.objects.filter(study=study, number=0).update(seconds=3.0)
+    study.time_budget_s = 60
+    study.max_trials = None
+    study.started_at = timezone.now() - timedelta(seconds=50)
+
+    # 10 s are left, and two cross-validations of the defaults take 6 s.
+    assert _budget_left(study)
+    study.started_at -= timedelta(seconds=5)
+    assert not _budget_left(study)
 
 
 def test_it_trains_the_best_when_no_trial_tried_the_defaults(ended):

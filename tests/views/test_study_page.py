@@ -261,10 +261,12 @@ def test_it_stops_polling_and_links_the_best_experiment_once_trained(
         assert "Cancel the study" not in text
 
 
-def _select(study, kept: str, gain: float, se: float) -> None:
+def _select(study, kept: str, gain: float, se: float, confirm=None) -> None:
     Trial.objects.filter(study=study, number=0).update(is_defaults=True)
+    extra = {} if confirm is None else {"confirm": confirm}
     Study.objects.filter(pk=study.pk).update(
-        selection={
+        selection=extra
+        | {
             "kept": kept,
             "trial": 0 if kept == "defaults" else 1,
             "params": {"max_depth": 2, "min_samples_leaf": 3},
@@ -297,13 +299,33 @@ def test_it_says_when_the_defaults_are_kept_and_marks_them_trained(
     assert "best</span>" in _trial_row(html, 1)
 
 
+def test_it_says_when_the_bests_lead_does_not_hold_on_new_folds(
+    client_for, owner, study
+):
+    _finish(study)
+    confirm = {"gain": -0.004, "se": 0.011, "folds": 3, "seconds": 0.4}
+    _select(study, "defaults", gain=0.05, se=0.02, confirm=confirm)
+
+    html = client_for(owner).get(_page(study)).text
+
+    notice = html.split('id="study-selection"')[1].split("</p>")[0]
+    assert "The defaults are kept." in notice
+    assert "beats the algorithm's defaults (trial 0) by 0.05" in notice
+    assert "more than the standard error of that difference (0.02)" in notice
+    assert "on 3 new folds that no trial used, it leads by -0.004" in notice
+    assert "no more than its standard error there (0.011)" in notice
+    assert "trained</span>" in _trial_row(html, 0)
+
+
 def test_it_says_how_far_the_trained_best_beats_the_defaults(client_for, owner, study):
     _finish(study)
-    _select(study, "best", gain=0.13, se=0.02)
+    confirm = {"gain": 0.11, "se": 0.03, "folds": 3, "seconds": 0.4}
+    _select(study, "best", gain=0.13, se=0.02, confirm=confirm)
 
     html = client_for(owner).get(_page(study)).text
 
     assert "beats the algorithm's defaults (trial 0) by 0.13" in html
+    assert "leads again on 3 new folds that no trial used: by 0.11" in html
     assert "The defaults are kept." not in html
     assert "The best parameters are trained as" in html
     assert "trained</span>" not in html
