@@ -87,10 +87,12 @@ _BOOSTING = {
     "max_depth": {"type": _I, "low": 2, "high": 8},
     "subsample": {"type": _F, "low": 0.5, "high": 1.0},
 }
+# Small trees with many rounds win on additive targets (B5's regression task: 3
+# leaves and 700 rounds beat the best of 8 leaves and 500 by 5% RMSE).
 _HGB = {
     "learning_rate": {"type": _F, "low": 0.01, "high": 0.3, "log": True},
-    "max_iter": {"type": _I, "low": 50, "high": 500, "log": True},
-    "max_leaf_nodes": {"type": _I, "low": 8, "high": 128, "log": True},
+    "max_iter": {"type": _I, "low": 50, "high": 1000, "log": True},
+    "max_leaf_nodes": {"type": _I, "low": 3, "high": 128, "log": True},
     "l2_regularization": {"type": _F, "low": 0.0, "high": 10.0},
 }
 _KNN = {
