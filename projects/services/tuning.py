@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,8 @@ logger = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 MAX_TRIALS = 1_000
+# Why a trial stopped early when the pruner did not stop it (``Trial.error``).
+TIME_IS_UP = "the time budget ran out"
 # The slot whose seed seeds a study's confirmation folds: no trial has it.
 CONFIRM_SLOT = 2**31 - 1
 MAX_TIME_BUDGET_S = 24 * 60 * 60
@@ -294,11 +297,34 @@ def _next_trial_job(study: Study, user) -> Job:
 
 
 def _budget_left(study: Study) -> bool:
-    if study.time_budget_s is not None and study.started_at is not None:
-        elapsed = (timezone.now() - study.started_at).total_seconds()
-        if elapsed + _confirm_reserve(study) >= study.time_budget_s:
-            return False
+    deadline = _deadline(study)
+    if deadline is not None and timezone.now() >= deadline:
+        return False
     return study.max_trials is None or study.trials_started < study.max_trials
+
+
+def _deadline(study: Study, reserve: float | None = None):
+    """When a time budget's trials must end (None without one): its end, less
+    the time kept for the check on new folds (``reserve``, or looked up)."""
+    if study.time_budget_s is None or study.started_at is None:
+        return None
+    if reserve is None:
+        reserve = _confirm_reserve(study)
+    return study.started_at + timedelta(seconds=study.time_budget_s - reserve)
+
+
+def _time_is_up(study: Study, reserve: float) -> bool:
+    """Whether a running trial stops at this fold: the deadline has passed and
+    the study has a finished trial to show for its time (so a study whose first
+    trial outlasts the budget still ends with a result). Read afresh at each
+    fold, as cancel is."""
+    current = (
+        Study.objects.filter(pk=study.pk, best_score__isnull=False)
+        .only("pk", "started_at", "time_budget_s")
+        .first()
+    )
+    deadline = _deadline(current, reserve) if current is not None else None
+    return deadline is not None and timezone.now() >= deadline
 
 
 def _confirm_reserve(study: Study) -> float:
@@ -403,6 +429,9 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
     intermediate: list[float] = []
 
     prunes = study.strategy in PRUNING_STRATEGIES
+    timed = study.time_budget_s is not None
+    reserve = _confirm_reserve(study) if timed else 0.0
+    stopped_by: list[str] = []
 
     def on_fold(done: int, mean: float) -> bool:
         intermediate.append(mean)
@@ -410,6 +439,9 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
             5 + 90 * done / study.cv_folds,
             f"Trial {otrial.number}: fold {done} of {study.cv_folds}",
         )
+        if timed and done < study.cv_folds and _time_is_up(study, reserve):
+            stopped_by.append(TIME_IS_UP)
+            return True
         if not prunes:
             return False  # our Trial row keeps the folds; Optuna needs them to prune
         otrial.report(mean, done)
@@ -432,7 +464,11 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
         )
     except TrialPruned:
         ostudy.tell(otrial, state=optuna.trial.TrialState.PRUNED)
-        outcome = {"status": Trial.Status.PRUNED, "score": intermediate[-1]}
+        outcome = {
+            "status": Trial.Status.PRUNED,
+            "score": intermediate[-1],
+            "error": "".join(stopped_by),
+        }
     except (ValueError, ArithmeticError, MemoryError) as exc:
         # An invalid combination or a solver that gives up: recorded, study goes on.
         ostudy.tell(otrial, state=optuna.trial.TrialState.FAIL)

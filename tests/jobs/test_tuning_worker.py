@@ -7,9 +7,11 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 
 import optuna
 import pytest
+from django.db.models import F
 from django_rq import get_connection
 from rq import Worker
 
@@ -95,3 +97,35 @@ def test_it_loses_only_the_running_trial_when_a_worker_dies(
     assert lost.status == "failed" and lost.error.startswith("Worker lost")
     assert Trial.objects.filter(study=study).count() == 4
     assert Trial.objects.filter(study=study, status="complete").count() == 3
+
+
+def test_a_time_budget_stops_the_running_trial_at_its_next_fold(prepared, owner):  # noqa: F811
+    dataset, _worker = prepared
+    # Trials of a few seconds over 10 folds; no default lies in the space, so
+    # there is no defaults trial and no time kept for the check on new folds.
+    study = _study(
+        dataset,
+        owner,
+        strategy="random",
+        time_budget_s=3600,
+        search_space={"n_estimators": {"type": "int", "low": 300, "high": 310}},
+        cv_folds=10,
+        parallelism=1,
+    )
+    wait_for(
+        lambda: Trial.objects.filter(study=study, number=1, status="running").exists(),
+        timeout=120,
+        interval=0.05,
+    )
+    # The budget runs out while trial 1 runs (trial 0 finished: a result exists).
+    Study.objects.filter(pk=study.pk).update(
+        started_at=F("started_at") - timedelta(seconds=3600)
+    )
+
+    wait_for(lambda: status(Study, study.pk) == "succeeded", timeout=120, interval=0.2)
+
+    first, stopped = Trial.objects.filter(study=study).order_by("number")
+    assert first.status == "complete" and len(first.intermediate) == 10
+    assert stopped.status == "pruned" and stopped.error == "the time budget ran out"
+    assert 1 <= len(stopped.intermediate) < 10
+    assert Study.objects.get(pk=study.pk).best_trial_number == 0

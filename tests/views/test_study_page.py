@@ -198,7 +198,7 @@ def test_it_shows_each_trial_with_its_status_and_highlights_the_best(
     assert "<code>max_depth=3</code>" in best and "1.5 s" in best
     pruned = _trial_row(html, 2)
     assert "Stopped early" in pruned
-    assert "after 1 of 3 folds" in pruned
+    assert "after 1 of 3 folds: clearly worse than the others so far" in pruned
     failed = _trial_row(html, 3)
     assert '<span class="badge b-failed">Failed</span>' in failed
     assert "max_depth: &lt;b&gt;bad&lt;/b&gt; combination" in html  # R19: escaped
@@ -207,6 +207,17 @@ def test_it_shows_each_trial_with_its_status_and_highlights_the_best(
     # Newest first.
     numbers = re.findall(r'data-trial="(\d+)"', html)
     assert numbers == ["4", "3", "2", "1", "0"]
+
+
+def test_it_says_a_trial_was_stopped_by_the_time_budget(client_for, owner, study):
+    Trial.objects.filter(study=study, number=2).update(error="the time budget ran out")
+
+    html = client_for(owner).get(_page(study)).text
+
+    pruned = _trial_row(html, 2)
+    assert "Stopped early" in pruned
+    assert "after 1 of 3 folds: the time budget ran out" in pruned
+    assert "clearly worse" not in pruned
 
 
 def test_it_draws_the_best_so_far_by_trial_and_by_time_and_a_slice(
