@@ -30,7 +30,7 @@ import optuna
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from sqlalchemy import event
 from sqlalchemy import exc as sqlalchemy_exc
@@ -328,14 +328,16 @@ def _time_is_up(study: Study, reserve: float) -> bool:
 
 
 def _confirm_reserve(study: Study) -> float:
-    """Seconds a time budget keeps for the confirmation (``study_select``): two
-    more cross-validations, estimated by the defaults trial's."""
-    seconds = (
-        study.trials.filter(is_defaults=True, status=Trial.Status.COMPLETE)
-        .values_list("seconds", flat=True)
-        .first()
+    """Seconds a time budget keeps for the confirmation (``study_select``): a
+    cross-validation of the defaults and one of the best so far, as long as
+    their trials took."""
+    picked = Q(is_defaults=True)
+    if study.best_trial_number is not None:
+        picked |= Q(number=study.best_trial_number)
+    seconds = study.trials.filter(picked, status=Trial.Status.COMPLETE).values_list(
+        "seconds", flat=True
     )
-    return 2 * (seconds or 0.0)
+    return sum(s or 0.0 for s in seconds)
 
 
 def _reserve_slot(study: Study) -> int | None:
