@@ -67,7 +67,6 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 MAX_TRIALS = 1_000
 # Why a trial stopped early when the pruner did not stop it (``Trial.error``).
 TIME_IS_UP = "the time budget ran out"
-NO_TIME_TO_CONFIRM = "the time budget had no room left for it"
 # The slot whose seed seeds a study's confirmation folds: no trial has it.
 CONFIRM_SLOT = 2**31 - 1
 MAX_TIME_BUDGET_S = 24 * 60 * 60
@@ -647,8 +646,6 @@ def study_select(study: Study) -> dict:
         "folds": len(winner.intermediate),
     }
     if gain > se:
-        if not _confirm_fits(study, winner, defaults):
-            return {**best, **evidence, "confirm": {"skipped": NO_TIME_TO_CONFIRM}}
         evidence["confirm"] = _confirm(study, winner.params, defaults.params)
         confirm = evidence["confirm"]
         if "error" in confirm or (
@@ -666,18 +663,6 @@ def study_select(study: Study) -> dict:
 
 def _finite(value: float) -> float | None:
     return None if math.isinf(value) else value
-
-
-def _confirm_fits(study: Study, *trials: Trial) -> bool:
-    """Whether the check on new folds fits in what is left of a time budget,
-    reckoned as long as the trials it scores again took. A budget keeps room for
-    it (``_confirm_reserve``), but a slow trial that became best late can need
-    more: then the budget wins and the search's verdict stands."""
-    if study.time_budget_s is None or study.started_at is None:
-        return True
-    end = study.started_at + timedelta(seconds=study.time_budget_s)
-    needed = timedelta(seconds=sum(t.seconds or 0.0 for t in trials))
-    return timezone.now() + needed <= end
 
 
 def confirm_seed(random_state: int) -> int:

@@ -273,27 +273,6 @@ def test_it_keeps_the_defaults_when_the_bests_lead_is_gone_on_new_folds(ended):
     assert experiment.name.endswith(f"defaults kept by study #{study.pk}")
 
 
-def test_it_trains_the_best_unchecked_when_the_check_would_overrun_the_budget(
-    ended,
-):
-    # The best took 40 s; 20 s of the 60 s budget are left: no room to score it
-    # and the defaults again, so the lead on the search's folds decides.
-    study = ended(best=[0.50, 0.54, 0.53], defaults=[0.45, 0.49, 0.47])
-    Trial.objects.filter(study=study, number=0).update(seconds=2.0)
-    Trial.objects.filter(study=study, number=1).update(seconds=40.0)
-    Study.objects.filter(pk=study.pk).update(
-        time_budget_s=60, started_at=timezone.now() - timedelta(seconds=40)
-    )
-
-    study = study_finish(study=Study.objects.get(pk=study.pk))
-
-    assert study.selection["kept"] == "best" and study.selection["trial"] == 1
-    assert study.selection["confirm"] == {
-        "skipped": "the time budget had no room left for it"
-    }
-    assert study.best_experiment.name.endswith(f"best of study #{study.pk}")
-
-
 def test_a_time_budget_keeps_time_for_the_check_on_new_folds(ended):
     study = ended(best=[0.5, 0.5, 0.5], defaults=[0.4, 0.4, 0.4])
     Trial.objects.filter(study=study, number=0).update(seconds=2.0)

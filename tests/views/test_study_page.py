@@ -328,20 +328,6 @@ def test_it_says_when_the_bests_lead_does_not_hold_on_new_folds(
     assert "trained</span>" in _trial_row(html, 0)
 
 
-def test_it_says_when_the_budget_left_no_room_for_the_check(client_for, owner, study):
-    _finish(study)
-    confirm = {"skipped": "the time budget had no room left for it"}
-    _select(study, "best", gain=0.05, se=0.02, confirm=confirm)
-
-    html = client_for(owner).get(_page(study)).text
-
-    notice = html.split('id="study-selection"')[1].split("</p>")[0]
-    assert "The defaults are kept." not in notice
-    assert "more than the standard error of that difference (0.02)" in notice
-    assert "not checked again on new folds (the time budget had no room" in notice
-    assert "so the best is trained" in notice
-
-
 def test_it_says_how_far_the_trained_best_beats_the_defaults(client_for, owner, study):
     _finish(study)
     confirm = {"gain": 0.11, "se": 0.03, "folds": 3, "seconds": 0.4}
