@@ -950,12 +950,21 @@ def wait_job(job_id, *, timeout: float):
 
 
 def wait_idle(timeout: float) -> None:
-    """Until no job is queued or running (the workers are free)."""
+    """Until no job is queued or running and no rqworker holds one: a job marked
+    cancelled may still run in its work horse (cancel is cooperative) and start
+    another (a cancelled training started its analysis, which held a worker for
+    35 s of the next study's budget)."""
+    import django_rq
+    from rq import Worker
+
     from projects.models import Job
 
+    conn = django_rq.get_connection("training")
     deadline = time.monotonic() + timeout
     _drain()
-    while Job.objects.filter(status__in=Job.ACTIVE).exists():
+    while Job.objects.filter(status__in=Job.ACTIVE).exists() or any(
+        w.get_current_job_id() for w in Worker.all(connection=conn)
+    ):
         if time.monotonic() > deadline:
             raise RuntimeError("jobs still active after the timeout")
         time.sleep(0.1)
@@ -1021,6 +1030,34 @@ def setup_task(
     }
 
 
+def _per_job(trials, jobs, confirm_s: float) -> list[dict]:
+    """Per job of a study's chains (one or more trials each, TUNING_JOB_SECONDS):
+    its run minus its trials' scoring is the in-job machinery; the jobs that
+    found no budget left (no trial) are machinery through and through. The job
+    that ended last finished the study: its check of the best on new folds
+    (``confirm_s``) is the study's work, not machinery, and is taken out."""
+    scoring_by_job: dict[int, list[float]] = {}
+    for t in trials:
+        scoring_by_job.setdefault(t.job_id, []).append(t.seconds)
+    last = max(jobs, key=lambda j: j.finished_at)
+    per_job = []
+    for job in sorted(jobs, key=lambda j: j.created_at):
+        run_s = (job.finished_at - job.started_at).total_seconds()
+        scoring = scoring_by_job.get(job.pk, [])
+        confirm = confirm_s if job.pk == last.pk else 0.0
+        per_job.append(
+            {
+                "trials": len(scoring),
+                "scoring_s": sum(scoring),
+                "run_s": run_s,
+                "confirm_s": confirm,
+                "overhead_s": run_s - sum(scoring) - confirm,
+                "wait_s": (job.started_at - job.created_at).total_seconds(),
+            }
+        )
+    return per_job
+
+
 def run_ours(
     ctx: dict,
     strategy: str,
@@ -1076,25 +1113,8 @@ def run_ours(
         }
         for t in trials
     ]
-    # Per job of the chain (one or more trials each, TUNING_JOB_SECONDS): its run
-    # minus its trials' scoring is the in-job machinery; the jobs that found no
-    # budget left (no trial) are machinery through and through.
-    scoring_by_job: dict[int, list[float]] = {}
-    for t in trials:
-        scoring_by_job.setdefault(t.job_id, []).append(t.seconds)
-    per_job = []
-    for job in sorted(jobs.values(), key=lambda j: j.created_at):
-        run_s = (job.finished_at - job.started_at).total_seconds()
-        scoring = scoring_by_job.get(job.pk, [])
-        per_job.append(
-            {
-                "trials": len(scoring),
-                "scoring_s": sum(scoring),
-                "run_s": run_s,
-                "overhead_s": run_s - sum(scoring),
-                "wait_s": (job.started_at - job.created_at).total_seconds(),
-            }
-        )
+    confirm_s = current.selection.get("confirm", {}).get("seconds", 0.0)
+    per_job = _per_job(trials, list(jobs.values()), confirm_s)
     # The best parameters trained as a normal experiment (and the version's
     # baseline, the first time): timed on their own, not part of the study.
     timings = {}
@@ -1122,7 +1142,6 @@ def run_ours(
     busy = sum(p["seconds"] for p in per_trial)
     # The check of the best against the defaults on new folds runs after the
     # last trial, within the study's budget: it counts as the study's time.
-    confirm_s = current.selection.get("confirm", {}).get("seconds", 0.0)
     wall = (last - current.created_at).total_seconds() + confirm_s
     return {
         "study_id": study.pk,
