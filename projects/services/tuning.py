@@ -452,18 +452,7 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
     started = time.perf_counter()
     outcome: dict[str, Any]
     try:
-        score, _cv = score_params(
-            state.train,
-            target=study.project.target_column or None,
-            task_type=study.project.task_type,
-            feature_spec=study.feature_spec,
-            algorithm=study.algorithm,
-            params=params,
-            metric=study.metric,
-            cv_folds=study.cv_folds,
-            random_state=study.random_state,
-            on_fold=on_fold,
-        )
+        score, _cv = _score(study, state.train, params, on_fold=on_fold)
     except TrialPruned:
         ostudy.tell(otrial, state=optuna.trial.TrialState.PRUNED)
         outcome = {
@@ -492,6 +481,24 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
         ostudy.tell(otrial, score)
         outcome = {"status": Trial.Status.COMPLETE, "score": score}
     _record(study, trial, outcome, intermediate, time.perf_counter() - started)
+
+
+def _score(study: Study, train, params: dict, **kw) -> tuple[float, dict]:
+    """``score_params`` of ``params`` as the study scores them (its target,
+    features, algorithm, metric, folds and seed); ``kw`` adds ``on_fold`` or
+    ``fold_seed``."""
+    return score_params(
+        train,
+        target=study.project.target_column or None,
+        task_type=study.project.task_type,
+        feature_spec=study.feature_spec,
+        algorithm=study.algorithm,
+        params=params,
+        metric=study.metric,
+        cv_folds=study.cv_folds,
+        random_state=study.random_state,
+        **kw,
+    )
 
 
 def _enqueue_defaults(study: Study, ostudy: optuna.Study) -> None:
@@ -680,18 +687,7 @@ def _confirm(study: Study, best: dict, defaults: dict) -> dict:
     scores = []
     try:
         for params in (best, defaults):
-            _mean, cv = score_params(
-                train,
-                target=study.project.target_column or None,
-                task_type=study.project.task_type,
-                feature_spec=study.feature_spec,
-                algorithm=study.algorithm,
-                params=params,
-                metric=study.metric,
-                cv_folds=study.cv_folds,
-                random_state=study.random_state,
-                fold_seed=seed,
-            )
+            _mean, cv = _score(study, train, params, fold_seed=seed)
             folds = cv[study.metric]["folds"]
             if None in folds:
                 raise ValueError(f"{study.metric} could not be computed on a fold.")
