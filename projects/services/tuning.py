@@ -433,16 +433,17 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
     prunes = study.strategy in PRUNING_STRATEGIES
     timed = study.time_budget_s is not None
     reserve = _confirm_reserve(study) if timed else 0.0
-    stopped_by: list[str] = []
+    time_up = False
 
     def on_fold(done: int, mean: float) -> bool:
+        nonlocal time_up
         intermediate.append(mean)
         progress(
             5 + 90 * done / study.cv_folds,
             f"Trial {otrial.number}: fold {done} of {study.cv_folds}",
         )
         if timed and done < study.cv_folds and _time_is_up(study, reserve):
-            stopped_by.append(TIME_IS_UP)
+            time_up = True
             return True
         if not prunes:
             return False  # our Trial row keeps the folds; Optuna needs them to prune
@@ -458,7 +459,7 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
         outcome = {
             "status": Trial.Status.PRUNED,
             "score": intermediate[-1],
-            "error": "".join(stopped_by),
+            "error": TIME_IS_UP if time_up else "",
         }
     except (ValueError, ArithmeticError, MemoryError) as exc:
         # An invalid combination or a solver that gives up: recorded, study goes on.
