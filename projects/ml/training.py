@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,6 +246,7 @@ def cross_validate(
     random_state: int = 0,
     caught: list[str] | None = None,
     on_fold: Callable[[int, int, dict], None] | None = None,
+    only_folds: Collection[int] | None = None,
 ) -> tuple[dict[str, dict], int, list[str]]:
     """k-fold cross-validation of an unfitted pipeline on one split.
 
@@ -253,7 +254,8 @@ def cross_validate(
     smaller than ``cv_folds``; none when a class has one row), shuffled with
     ``random_state``. ``on_fold(done, folds, per_fold)`` is called after each
     fold with every metric's values so far; it may raise to stop (a cancel, or
-    a tuning trial pruned).
+    a tuning trial pruned). ``only_folds`` scores only those folds (0-based) of
+    the same split, so the folds of one CV can be shared out among processes.
 
     Returns
     -------
@@ -277,7 +279,10 @@ def cross_validate(
     if splitter is None:
         return {}, 0, notes
     per_fold: dict[str, list[float | None]] = {m: [] for m in metrics}
+    done = 0
     for i, (fit_idx, val_idx) in enumerate(splitter.split(X, y)):
+        if only_folds is not None and i not in only_folds:
+            continue
         fold = clone(pipeline)
         y_fit = None if y is None else y[fit_idx]
         labels = _fit(fold, X.iloc[fit_idx], y_fit, caught, task_type=task_type)
@@ -303,8 +308,9 @@ def cross_validate(
             )
         for m in metrics:
             per_fold[m].append(scored.metrics.get(m))
+        done += 1
         if on_fold is not None:
-            on_fold(i + 1, folds, per_fold)
+            on_fold(done, folds, per_fold)
     return {m: _summary(v) for m, v in per_fold.items()}, folds, notes
 
 

@@ -29,7 +29,7 @@ run in any process. This module never imports Django.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -467,12 +467,14 @@ def score_params(
     cv_folds: int = 5,
     random_state: int = 0,
     fold_seed: int | None = None,
+    only_folds: Collection[int] | None = None,
     on_fold: Callable[[int, float], bool] | None = None,
 ) -> tuple[float, dict]:
     """Cross-validated score of one parameter set on the training split.
 
     ``random_state`` seeds the model and the folds; ``fold_seed``, when given,
-    seeds the folds instead (the same model on other folds).
+    seeds the folds instead (the same model on other folds); ``only_folds``
+    scores only those folds (0-based) of that split.
     ``on_fold(folds_done, running_mean)`` is called after each fold; when it
     returns True the trial is pruned (:class:`TrialPruned` is raised).
 
@@ -505,6 +507,7 @@ def score_params(
         cv_folds=max(cv_folds, 2),
         random_state=random_state if fold_seed is None else fold_seed,
         on_fold=fold_done,
+        only_folds=only_folds,
     )
     if not folds or cv[metric]["mean"] is None:
         raise ValueError(f"{metric} could not be computed for these parameters.")

@@ -249,6 +249,26 @@ def test_it_scores_a_trial_like_the_training_cross_validation():
     assert cv["f1_macro"]["folds"] == trained.cv["f1_macro"]["folds"]
 
 
+def test_it_scores_one_fold_of_a_split_as_the_whole_cv_scores_it():
+    # The check on new folds shares one CV's folds out among jobs.
+    kw = {
+        "target": "label",
+        "task_type": "classification",
+        "feature_spec": SPEC,
+        "algorithm": "decision_tree",
+        "params": {"max_depth": 3},
+        "metric": "f1_macro",
+        "cv_folds": 3,
+        "fold_seed": 11,
+    }
+    _score, whole = score_params(_frame(), **kw)
+    _score, second = score_params(_frame(), only_folds={1}, **kw)
+    _score, other_seed = score_params(_frame(), **{**kw, "fold_seed": 12})
+
+    assert second["f1_macro"]["folds"] == [whole["f1_macro"]["folds"][1]]
+    assert other_seed["f1_macro"]["folds"] != whole["f1_macro"]["folds"]
+
+
 def test_it_prunes_when_asked_after_a_fold():
     with pytest.raises(TrialPruned, match="after 1 fold"):
         score_params(
