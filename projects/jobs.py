@@ -78,6 +78,11 @@ def _kinds() -> dict[str, JobKind]:
             on_ended=tuning.study_trial_ended,
             label="Tuning trial",
         ),
+        "study_check": JobKind(
+            run=tuning.study_check_run,
+            on_ended=tuning.study_check_ended,
+            label="Checking the best on new folds",
+        ),
     }
 
 

@@ -17,7 +17,12 @@ from projects.ml.errors import SpecError
 from projects.ml.tuning import STRATEGIES, default_search_space
 from projects.models import Role, Study
 from projects.selectors import studies_of, study_trials
-from projects.services.tuning import study_cancel, study_create, study_importance
+from projects.services.tuning import (
+    study_cancel,
+    study_check_progress,
+    study_create,
+    study_importance,
+)
 
 router = Router(tags=["tuning"])
 
@@ -57,6 +62,9 @@ def study_summary(study: Study) -> dict:
         # What was trained: the best, or the defaults when the best's lead over
         # them was within one standard error (docs/tuning.md); {} until the end.
         "selection": study.selection,
+        # While the best is checked on new folds (status finishing):
+        # {folds_done, folds}; null otherwise.
+        "check": study_check_progress(study),
         "created_at": study.created_at,
         "started_at": study.started_at,
         "finished_at": study.finished_at,

@@ -22,7 +22,7 @@ class Study(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
-        FINISHING = "finishing", "Training the best"
+        FINISHING = "finishing", "Checking and training the best"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
@@ -64,6 +64,11 @@ class Study(models.Model):
     # (``projects.services.tuning.study_select``): kept, trial, params, score and
     # the evidence (best_trial, defaults_trial, gain, se, folds).
     selection = models.JSONField(default=dict, blank=True)
+    # While the study checks its best against the defaults on new folds (status
+    # finishing): the selection to confirm, the folds handed out to the check's
+    # jobs and their scores (``projects.services.tuning.study_check_run``); {}
+    # otherwise.
+    checking = models.JSONField(default=dict, blank=True)
     best_experiment = models.ForeignKey(
         "projects.Experiment",
         null=True,

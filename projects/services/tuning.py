@@ -30,7 +30,7 @@ import optuna
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Avg, F, Q
 from django.utils import timezone
 from sqlalchemy import event
 from sqlalchemy import exc as sqlalchemy_exc
@@ -66,7 +66,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 MAX_TRIALS = 1_000
 # Why a trial stopped early when the pruner did not stop it (``Trial.error``).
-TIME_IS_UP = "the time budget ran out"
+TIME_IS_UP = "the time budget would run out before it ended"
 # The slot whose seed seeds a study's confirmation folds: no trial has it.
 CONFIRM_SLOT = 2**31 - 1
 MAX_TIME_BUDGET_S = 24 * 60 * 60
@@ -297,47 +297,71 @@ def _next_trial_job(study: Study, user) -> Job:
 
 
 def _budget_left(study: Study) -> bool:
+    """Whether another trial may start: a trial of the budget is left, and the
+    time to the deadline is at least what the study's finished trials took on
+    average (none finished: any time). A trial started with less time than
+    that rarely ends in it; cut at its first fold, it only kept its worker from
+    the check on new folds, and the study from ending on time."""
     deadline = _deadline(study)
-    if deadline is not None and timezone.now() >= deadline:
-        return False
+    if deadline is not None:
+        left = (deadline - timezone.now()).total_seconds()
+        typical = study.trials.filter(status=Trial.Status.COMPLETE).aggregate(
+            seconds=Avg("seconds")
+        )["seconds"]
+        if left <= 0 or left < (typical or 0.0):
+            return False
     return study.max_trials is None or study.trials_started < study.max_trials
 
 
-def _deadline(study: Study, reserve: float | None = None):
+def _deadline(study: Study):
     """When a time budget's trials must end (None without one): its end, less
-    the time kept for the check on new folds (``reserve``, or looked up)."""
+    the time kept for the check on new folds."""
     if study.time_budget_s is None or study.started_at is None:
         return None
-    if reserve is None:
-        reserve = _confirm_reserve(study)
+    reserve = _confirm_reserve(study)
     return study.started_at + timedelta(seconds=study.time_budget_s - reserve)
 
 
-def _time_is_up(study: Study, reserve: float) -> bool:
-    """Whether a running trial stops at this fold: the deadline has passed and
-    the study has a finished trial to show for its time (so a study whose first
-    trial outlasts the budget still ends with a result). Read afresh at each
-    fold, as cancel is."""
+def _time_is_up(study: Study, folds_done: int, seconds: float) -> bool:
+    """Whether a running trial stops at this fold: the study has a finished
+    trial to show for its time (so a study whose first trial outlasts the budget
+    still ends with a result), and this trial cannot end by the deadline: the
+    folds it has left, at its pace so far, would end after it. Such a trial
+    would be cut anyway, and its worker is better spent on a trial that can end
+    (or on the check on new folds); waiting for the deadline itself let a slow
+    trial run on for a whole fold past it. Read afresh at each fold, as cancel
+    is (the room kept for the check grows when a slower trial becomes best)."""
     current = (
         Study.objects.filter(pk=study.pk, best_score__isnull=False)
-        .only("pk", "started_at", "time_budget_s")
+        .only(
+            "pk",
+            "started_at",
+            "time_budget_s",
+            "best_trial_number",
+            "parallelism",
+            "cv_folds",
+        )
         .first()
     )
-    deadline = _deadline(current, reserve) if current is not None else None
-    return deadline is not None and timezone.now() >= deadline
+    deadline = _deadline(current) if current is not None else None
+    if deadline is None:
+        return False
+    left = seconds / folds_done * (study.cv_folds - folds_done)
+    return timezone.now() + timedelta(seconds=left) >= deadline
 
 
 def _confirm_reserve(study: Study) -> float:
-    """Seconds a time budget keeps for the confirmation (``study_select``): a
-    cross-validation of the defaults and one of the best so far, as long as
-    their trials took."""
+    """Seconds a time budget keeps for the check on new folds (``study_finish``):
+    a cross-validation of the defaults and one of the best so far, as long as
+    their trials took, shared out among the study's workers."""
     picked = Q(is_defaults=True)
     if study.best_trial_number is not None:
         picked |= Q(number=study.best_trial_number)
     seconds = study.trials.filter(picked, status=Trial.Status.COMPLETE).values_list(
         "seconds", flat=True
     )
-    return sum(s or 0.0 for s in seconds)
+    workers = max(1, min(study.parallelism, 2 * study.cv_folds))
+    return sum(s or 0.0 for s in seconds) / workers
 
 
 def _reserve_slot(study: Study) -> int | None:
@@ -432,8 +456,8 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
 
     prunes = study.strategy in PRUNING_STRATEGIES
     timed = study.time_budget_s is not None
-    reserve = _confirm_reserve(study) if timed else 0.0
     time_up = False
+    started = time.perf_counter()
 
     def on_fold(done: int, mean: float) -> bool:
         nonlocal time_up
@@ -442,7 +466,8 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
             5 + 90 * done / study.cv_folds,
             f"Trial {otrial.number}: fold {done} of {study.cv_folds}",
         )
-        if timed and done < study.cv_folds and _time_is_up(study, reserve):
+        elapsed = time.perf_counter() - started
+        if timed and done < study.cv_folds and _time_is_up(study, done, elapsed):
             time_up = True
             return True
         if not prunes:
@@ -450,7 +475,6 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
         otrial.report(mean, done)
         return otrial.should_prune()
 
-    started = time.perf_counter()
     outcome: dict[str, Any]
     try:
         score, _cv = _score(study, state.train, params, on_fold=on_fold)
@@ -563,7 +587,9 @@ def _chain_ended(study: Study, job: Job) -> None:
 
 
 def study_finish(*, study: Study) -> Study:
-    """Train the best parameters as a normal experiment (or fail with the reason)."""
+    """Train what the study picked (``study_select``); when its best leads the
+    defaults on the search's folds, check that lead on new folds first (jobs
+    shared out among the workers, ``study_check_run``), which then trains."""
     if study.best_params is None:
         first_error = (
             study.trials.exclude(error="").values_list("error", flat=True).first()
@@ -575,28 +601,49 @@ def study_finish(*, study: Study) -> Study:
             status=Study.Status.FAILED, error=reason, finished_at=timezone.now()
         )
         return Study.objects.get(pk=study.pk)
-    entry = algorithm_get(study.project.task_type, study.algorithm)
     selection = study_select(study)
+    if selection["kept"] == "best" and "gain" in selection:
+        _check_start(study, selection)
+    else:
+        _train_selection(study, selection)
+    return Study.objects.get(pk=study.pk)
+
+
+def _train_selection(study: Study, selection: dict) -> None:
+    """Train the selection as a normal experiment and end the study."""
+    entry = algorithm_get(study.project.task_type, study.algorithm)
     kept_defaults = selection["kept"] == "defaults"
-    experiment = experiment_create(
-        project=study.project,
-        dataset=study.dataset,
-        algorithm=study.algorithm,
-        params=validate_params(
-            study.project.task_type, study.algorithm, selection["params"]
-        ),
-        features=study.feature_spec if study.features_overridden else None,
-        user=study.created_by,
-        name=f"{entry.label}, "
-        + ("defaults kept by" if kept_defaults else "best of")
-        + f" study #{study.pk}",
-        cv_folds=study.cv_folds,
-        random_state=study.random_state,
-    )
+    try:
+        experiment = experiment_create(
+            project=study.project,
+            dataset=study.dataset,
+            algorithm=study.algorithm,
+            params=validate_params(
+                study.project.task_type, study.algorithm, selection["params"]
+            ),
+            features=study.feature_spec if study.features_overridden else None,
+            user=study.created_by,
+            name=f"{entry.label}, "
+            + ("defaults kept by" if kept_defaults else "best of")
+            + f" study #{study.pk}",
+            cv_folds=study.cv_folds,
+            random_state=study.random_state,
+        )
+    except ValidationError as exc:
+        reason = "; ".join(exc.messages)
+        Study.objects.filter(pk=study.pk).update(
+            status=Study.Status.FAILED,
+            selection=selection,
+            checking={},
+            error=f"The {selection['kept']} parameters could not be trained: {reason}",
+            finished_at=timezone.now(),
+        )
+        return
     Study.objects.filter(pk=study.pk).update(
         status=Study.Status.SUCCEEDED,
         best_experiment=experiment,
         selection=selection,
+        checking={},
         finished_at=timezone.now(),
     )
     audit_record(
@@ -610,22 +657,21 @@ def study_finish(*, study: Study) -> Study:
             "experiment_id": experiment.pk,
         },
     )
-    return Study.objects.get(pk=study.pk)
 
 
 def study_select(study: Study) -> dict:
-    """What the study trains: its best trial, unless that beats the defaults
-    trial by no more than one standard error of their per-fold difference (the
-    "one standard error" rule), or its lead does not hold on new folds; then the
-    defaults are kept.
+    """What the study trains, as far as the search's own folds tell: its best
+    trial, unless that beats the defaults trial by no more than one standard
+    error of their per-fold difference (the "one standard error" rule); then
+    the defaults are kept.
 
     Both trials were scored on the same folds, so the difference is paired. The
     best of many trials on a few hundred rows often leads by noise alone, and on
     new folds does worse than the defaults (B5's breast cancer task); a lead
     smaller than its standard error is not evidence enough to leave the defaults.
-    A lead that passes was still picked on the search's folds (the winner's
-    curse), so both are scored again on folds no trial used, and the best must
-    pass the same rule there (``confirm`` in the result).
+    A best kept with that evidence (``gain`` in the result) was still picked on
+    the search's folds (the winner's curse): ``study_finish`` scores both again
+    on folds no trial used, and the best must pass the same rule there.
     """
     best = {
         "kept": "best",
@@ -654,12 +700,11 @@ def study_select(study: Study) -> dict:
         "folds": len(winner.intermediate),
     }
     if gain > se:
-        evidence["confirm"] = _confirm(study, winner.params, defaults.params)
-        confirm = evidence["confirm"]
-        if "error" in confirm or (
-            confirm["se"] is not None and confirm["gain"] > confirm["se"]
-        ):
-            return {**best, **evidence}
+        return {**best, **evidence}
+    return _keep_defaults(defaults, evidence)
+
+
+def _keep_defaults(defaults: Trial, evidence: dict) -> dict:
     return {
         "kept": "defaults",
         "trial": defaults.number,
@@ -678,34 +723,159 @@ def confirm_seed(random_state: int) -> int:
     return trial_seed(random_state, CONFIRM_SLOT)
 
 
-def _confirm(study: Study, best: dict, defaults: dict) -> dict:
-    """Score the best and the defaults on new folds (same model seed) and
-    compare them as the search's folds were. A failure here keeps the search's
-    verdict, with the reason."""
-    started = time.perf_counter()
-    train = dataset_splits(study.dataset)["train"]
-    seed = confirm_seed(study.random_state)
-    scores = []
-    try:
-        for params in (best, defaults):
-            _mean, cv = _score(study, train, params, fold_seed=seed)
-            folds = cv[study.metric]["folds"]
-            if None in folds:
-                raise ValueError(f"{study.metric} could not be computed on a fold.")
-            scores.append(folds)
-        gain, se = gain_over(*scores, higher_is_better=study.higher_is_better)
-    except (ValueError, ArithmeticError, MemoryError) as exc:
-        return {
-            "error": str(exc)[:500] or type(exc).__name__,
-            "seconds": time.perf_counter() - started,
-        }
-    return {
-        "gain": gain,
-        "se": _finite(se),
-        "folds": len(scores[0]),
-        "fold_seed": seed,
-        "seconds": time.perf_counter() - started,
+def _check_start(study: Study, selection: dict) -> None:
+    """Hand the check on new folds out as jobs: one per worker the study has,
+    up to one per fold to score (the best's folds, then the defaults'). Each job
+    takes the next fold until none is left, so the check takes about the time
+    of both cross-validations divided by the workers."""
+    units = 2 * selection["folds"]
+    check = {
+        "selection": selection,
+        "fold_seed": confirm_seed(study.random_state),
+        "claimed": 0,
+        "scores": [None] * units,
+        "fold_seconds": 0.0,
+        "started": time.time(),
+        "jobs": min(study.parallelism, units),
     }
+    with transaction.atomic():
+        Study.objects.filter(pk=study.pk).update(checking=check)
+        for _ in range(check["jobs"]):
+            job_create(
+                kind="study_check",
+                project=study.project,
+                subject_type="study",
+                subject_id=study.pk,
+                user=study.created_by,
+                queue="training",
+            )
+
+
+def _check_claim(study_id: int) -> tuple[int, dict] | None:
+    """Take the next fold of the check, atomically across workers: its index
+    and the check; None when every fold is taken or the check has ended."""
+    with transaction.atomic():
+        current = Study.objects.select_for_update().get(pk=study_id)
+        check = current.checking
+        if current.status != Study.Status.FINISHING or not check:
+            return None
+        index = check["claimed"]
+        if index >= len(check["scores"]):
+            return None
+        check["claimed"] = index + 1
+        current.save(update_fields=["checking"])
+    return index, check
+
+
+def _check_record(study_id: int, index: int, value: float, seconds: float) -> bool:
+    """Store one fold's score; True when it was the last one missing."""
+    with transaction.atomic():
+        current = Study.objects.select_for_update().get(pk=study_id)
+        check = current.checking
+        if current.status != Study.Status.FINISHING or not check:
+            return False
+        check["scores"][index] = value
+        check["fold_seconds"] += seconds
+        current.save(update_fields=["checking"])
+    return None not in check["scores"]
+
+
+def study_check_run(*, job: Job, progress) -> None:
+    """Job: score folds of the check on new folds (the best's and the
+    defaults', same model seed, folds seeded by ``confirm_seed``) until none is
+    left; the job that scores the last one decides and trains."""
+    study = Study.objects.select_related("project", "dataset").get(pk=job.subject_id)
+    train = None
+    while (claimed := _check_claim(study.pk)) is not None:
+        index, check = claimed
+        selection = check["selection"]
+        folds = selection["folds"]
+        which = "best" if index < folds else "defaults"
+        progress(
+            100 * index / len(check["scores"]),
+            f"Checking the {which} on new fold {index % folds + 1} of {folds}",
+        )
+        if which == "best":
+            params = selection["params"]
+        else:
+            params = study.trials.get(number=selection["defaults_trial"]).params
+        if train is None:
+            train = dataset_splits(study.dataset)["train"]
+        started = time.perf_counter()
+        try:
+            _mean, cv = _score(
+                study,
+                train,
+                params,
+                fold_seed=check["fold_seed"],
+                only_folds={index % folds},
+            )
+        except (ValueError, ArithmeticError, MemoryError) as exc:
+            _check_end(study.pk, error=str(exc)[:500] or type(exc).__name__)
+            return
+        (value,) = cv[study.metric]["folds"]
+        if _check_record(study.pk, index, value, time.perf_counter() - started):
+            _check_end(study.pk)
+    progress(100, "No fold of the check left")
+
+
+def _check_end(study_id: int, *, error: str = "") -> None:
+    """Decide on the check's scores and train (once, whichever job comes
+    first). A check that could not run keeps the search's verdict, with the
+    reason."""
+    with transaction.atomic():
+        study = (
+            Study.objects.select_for_update()
+            .select_related("project", "dataset")
+            .get(pk=study_id)
+        )
+        check = study.checking
+        if study.status != Study.Status.FINISHING or not check:
+            return
+        selection = dict(check["selection"])
+        folds = selection["folds"]
+        confirm: dict[str, Any] = {
+            "folds": folds,
+            "fold_seed": check["fold_seed"],
+            "seconds": time.time() - check["started"],
+            "fold_seconds": check["fold_seconds"],
+            "jobs": check["jobs"],
+        }
+        if error:
+            confirm["error"] = error
+        else:
+            scores = check["scores"]
+            gain, se = gain_over(
+                scores[:folds],
+                scores[folds:],
+                higher_is_better=study.higher_is_better,
+            )
+            confirm.update(gain=gain, se=_finite(se))
+        selection["confirm"] = confirm
+        if not error and not (confirm["se"] is not None and gain > confirm["se"]):
+            defaults = study.trials.get(number=selection["defaults_trial"])
+            evidence = {k: v for k, v in selection.items() if k not in _PICK}
+            selection = _keep_defaults(defaults, evidence)
+        _train_selection(study, selection)
+
+
+# The keys of a selection that say what is trained (the rest is evidence).
+_PICK = ("kept", "trial", "params", "score")
+
+
+def study_check_progress(study: Study) -> dict | None:
+    """How far the check on new folds is (None when none runs)."""
+    scores = study.checking.get("scores")
+    if not scores:
+        return None
+    return {"folds_done": sum(v is not None for v in scores), "folds": len(scores)}
+
+
+def study_check_ended(job: Job) -> None:
+    """A check job failed (also: its worker died): the check ends with the
+    search's verdict and the reason. A cancelled one is the study's cancel."""
+    if job.status == JobStatus.FAILED:
+        _check_end(job.subject_id, error=job.error or job.message or "its job failed")
 
 
 def study_trial_ended(job: Job) -> None:

@@ -51,7 +51,12 @@ from projects.models import (
 )
 from projects.selectors import dataset_versions, project_steps, studies_of
 from projects.services.jobs import QueueUnavailable
-from projects.services.tuning import study_cancel, study_create, study_importance
+from projects.services.tuning import (
+    study_cancel,
+    study_check_progress,
+    study_create,
+    study_importance,
+)
 from projects.views.common import error_messages, render_step
 from projects.views.training import experiment_dashboard_url
 
@@ -650,6 +655,7 @@ def live_context(request: HttpRequest, project: Project, study: Study) -> dict:
         "trials": trials,
         "counts": counts,
         "running_jobs": running_jobs,
+        "check": state["check"],
         "importance": importance,
         "top_params": top,
         "charts": {k: _json(f) for k, f in figures.items()},
@@ -683,7 +689,7 @@ def live_state(study: Study) -> dict:
         Job.objects.filter(
             subject_type="study",
             subject_id=study.pk,
-            kind="trial",
+            kind__in=("trial", "study_check"),
             status__in=Job.ACTIVE,
         )
         .order_by("created_at")
@@ -697,6 +703,7 @@ def live_state(study: Study) -> dict:
     elapsed = _elapsed(study)
     return {
         "running_jobs": running_jobs,
+        "check": study_check_progress(study),
         "best_active": best_active,
         "elapsed": elapsed,
         "active": study.is_active or best_active,
@@ -725,6 +732,7 @@ def _signature(study: Study, jobs: list[dict], best, elapsed: float | None) -> s
         study.trials_started,
         best.status if best is not None else "",
         [(j["status"], j["progress"]) for j in jobs],
+        study_check_progress(study),
         int((elapsed or 0) // 10),
     ]
     return hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()[:12]

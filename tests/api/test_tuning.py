@@ -84,6 +84,19 @@ def test_it_runs_a_study_and_answers_its_trials_and_best(
     assert experiment["params"]["max_depth"] == selection["params"]["max_depth"]
     listed = sci.get(f"/api/projects/{project.pk}/studies").json()
     assert [s["id"] for s in listed] == [body["id"]]
+    assert body["check"] is None  # the check on new folds, if any, has ended
+
+
+def test_it_answers_how_far_the_check_on_new_folds_is(sci, project, prepared_dataset):
+    created = _start(sci, project, prepared_dataset)
+    Study.objects.filter(pk=created.json()["id"]).update(
+        status="finishing", checking={"scores": [0.6, None, None, None]}
+    )
+
+    body = sci.get(f"/api/studies/{created.json()['id']}").json()
+
+    assert body["status"] == "finishing"
+    assert body["check"] == {"folds_done": 1, "folds": 4}
 
 
 @pytest.mark.parametrize(

@@ -126,6 +126,9 @@ def test_a_time_budget_stops_the_running_trial_at_its_next_fold(prepared, owner)
 
     first, stopped = Trial.objects.filter(study=study).order_by("number")
     assert first.status == "complete" and len(first.intermediate) == 10
-    assert stopped.status == "pruned" and stopped.error == "the time budget ran out"
+    assert (
+        stopped.status == "pruned"
+        and stopped.error == "the time budget would run out before it ended"
+    )
     assert 1 <= len(stopped.intermediate) < 10
     assert Study.objects.get(pk=study.pk).best_trial_number == 0

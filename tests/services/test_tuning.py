@@ -18,10 +18,13 @@ from django.utils import timezone
 
 from projects.models import Experiment, Job, Study, Trial
 from projects.services.experiments import features_resolve
+from projects.services.jobs import job_fail
 from projects.services.tuning import (
     _budget_left,
+    _time_is_up,
     optuna_storage,
     study_cancel,
+    study_check_progress,
     study_create,
     study_finish,
     study_importance,
@@ -238,31 +241,48 @@ def test_it_keeps_the_defaults_when_the_best_leads_by_less_than_the_noise(
     assert experiment.status == "succeeded", experiment.error
 
 
-def test_it_trains_the_best_when_it_leads_on_its_folds_and_on_new_ones(ended):
+def test_it_trains_the_best_when_it_leads_on_its_folds_and_on_new_ones(ended, run_jobs):
     study = ended(
         best=[0.50, 0.54, 0.53], defaults=[0.45, 0.49, 0.47], params=(STUMP, DEEP)
     )
 
     study = study_finish(study=study)
 
+    # The check on new folds is handed out as jobs, one per worker of the study.
+    assert study.status == "finishing" and study.best_experiment_id is None
+    assert study_check_progress(study) == {"folds_done": 0, "folds": 6}
+    checks = Job.objects.filter(subject_id=study.pk, kind="study_check")
+    assert checks.count() == 2
+
+    run_jobs()
+
+    study.refresh_from_db()
+    assert study.status == "succeeded" and study.checking == {}
+    assert {j.status for j in checks} == {"succeeded"}
     assert study.selection["kept"] == "best" and study.selection["trial"] == 1
     assert study.selection["gain"] == pytest.approx(0.0533, abs=1e-4)
     assert study.selection["gain"] > study.selection["se"]
     confirm = study.selection["confirm"]
     assert confirm["folds"] == 3 and confirm["gain"] > confirm["se"] > 0
+    assert confirm["jobs"] == 2 and confirm["fold_seconds"] > 0
     experiment = Experiment.objects.get(pk=study.best_experiment_id)
     assert experiment.params["max_depth"] == 8
     assert experiment.name.endswith(f"best of study #{study.pk}")
 
 
-def test_it_keeps_the_defaults_when_the_bests_lead_is_gone_on_new_folds(ended):
+def test_it_keeps_the_defaults_when_the_bests_lead_is_gone_on_new_folds(
+    ended, run_jobs
+):
     # The search's folds say the stump leads on every fold; new folds say it
     # loses, as it does on this table.
     study = ended(
         best=[0.50, 0.54, 0.53], defaults=[0.45, 0.49, 0.47], params=(DEEP, STUMP)
     )
 
-    study = study_finish(study=study)
+    study_finish(study=study)
+    run_jobs()
+
+    study.refresh_from_db()
 
     assert study.selection["kept"] == "defaults" and study.selection["trial"] == 0
     assert study.selection["gain"] > study.selection["se"]
@@ -277,14 +297,75 @@ def test_a_time_budget_keeps_time_for_the_check_on_new_folds(ended):
     study = ended(best=[0.5, 0.5, 0.5], defaults=[0.4, 0.4, 0.4])
     Trial.objects.filter(study=study, number=0).update(seconds=2.0)
     Trial.objects.filter(study=study, number=1).update(seconds=4.0)
+    Trial.objects.create(study=study, number=2, status="complete", seconds=0.1)
     study.time_budget_s = 60
     study.max_trials = None
-    study.started_at = timezone.now() - timedelta(seconds=50)
 
-    # 10 s are left; cross-validating the defaults and the best again takes 6 s.
-    assert _budget_left(study)
-    study.started_at -= timedelta(seconds=5)
-    assert not _budget_left(study)
+    # Cross-validating the defaults and the best again takes 6 s, shared by
+    # the study's 2 workers: 3 s are kept, and trials end 57 s in. A trial
+    # starts when the time left is at least the finished trials' average
+    # (2.03 s).
+    def left_at(elapsed: float) -> bool:
+        study.started_at = timezone.now() - timedelta(seconds=elapsed)
+        return _budget_left(study)
+
+    assert left_at(54.0)
+    assert not left_at(55.5)  # 1.5 s left: less than a trial takes
+    assert not left_at(57.5)  # past the deadline
+
+
+def test_a_time_budget_stops_a_trial_as_soon_as_it_cannot_end_in_time(ended):
+    study = ended(best=[0.5, 0.5, 0.5], defaults=[0.4, 0.4, 0.4])
+    Study.objects.filter(pk=study.pk).update(
+        time_budget_s=60, started_at=timezone.now() - timedelta(seconds=50)
+    )
+
+    # 10 s to the deadline; a trial of 3 folds has done 1. At 4 s a fold, the
+    # 2 folds left end in time; at 6 s a fold they would not.
+    assert not _time_is_up(study, folds_done=1, seconds=4.0)
+    assert _time_is_up(study, folds_done=1, seconds=6.0)
+    assert not _time_is_up(study, folds_done=2, seconds=12.0)
+    # Nothing is stopped while no trial has finished.
+    Study.objects.filter(pk=study.pk).update(best_score=None)
+    assert not _time_is_up(study, folds_done=1, seconds=60.0)
+
+
+def test_a_check_whose_job_is_lost_keeps_the_searchs_verdict(ended, run_jobs):
+    study = ended(
+        best=[0.50, 0.54, 0.53], defaults=[0.45, 0.49, 0.47], params=(STUMP, DEEP)
+    )
+    study_finish(study=study)
+    lost, other = Job.objects.filter(subject_id=study.pk, kind="study_check")
+
+    job_fail(job_id=lost.pk, reason="The worker stopped responding.")
+    run_jobs()
+
+    study.refresh_from_db()
+    assert study.status == "succeeded" and study.selection["kept"] == "best"
+    confirm = study.selection["confirm"]
+    assert confirm["error"] == "The worker stopped responding."
+    # The other job found the check ended and scored nothing.
+    assert confirm["fold_seconds"] == 0 and study.checking == {}
+    other.refresh_from_db()
+    assert other.status == "succeeded"
+    experiment = Experiment.objects.get(pk=study.best_experiment_id)
+    assert experiment.params["max_depth"] == 8
+
+
+def test_cancel_during_the_check_trains_nothing(ended, run_jobs, owner):
+    study = ended(
+        best=[0.50, 0.54, 0.53], defaults=[0.45, 0.49, 0.47], params=(STUMP, DEEP)
+    )
+    study_finish(study=study)
+
+    study_cancel(study=study, user=owner)
+    run_jobs()
+
+    study.refresh_from_db()
+    assert study.status == "cancelled" and study.best_experiment_id is None
+    statuses = Job.objects.filter(subject_id=study.pk, kind="study_check")
+    assert {j.status for j in statuses} == {"cancelled"}
+    assert not Experiment.objects.filter(project=study.project).exists()
 
 
 def test_it_trains_the_best_when_no_trial_tried_the_defaults(ended):

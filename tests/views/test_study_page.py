@@ -210,13 +210,15 @@ def test_it_shows_each_trial_with_its_status_and_highlights_the_best(
 
 
 def test_it_says_a_trial_was_stopped_by_the_time_budget(client_for, owner, study):
-    Trial.objects.filter(study=study, number=2).update(error="the time budget ran out")
+    Trial.objects.filter(study=study, number=2).update(
+        error="the time budget would run out before it ended"
+    )
 
     html = client_for(owner).get(_page(study)).text
 
     pruned = _trial_row(html, 2)
     assert "Stopped early" in pruned
-    assert "after 1 of 3 folds: the time budget ran out" in pruned
+    assert "after 1 of 3 folds: the time budget would run out before it ended" in pruned
     assert "clearly worse" not in pruned
 
 
@@ -326,6 +328,34 @@ def test_it_says_when_the_bests_lead_does_not_hold_on_new_folds(
     assert "on 3 new folds that no trial used, it leads by -0.004" in notice
     assert "no more than its standard error there (0.011)" in notice
     assert "trained</span>" in _trial_row(html, 0)
+
+
+def test_it_shows_how_far_the_check_on_new_folds_is(client_for, owner, study):
+    Job.objects.filter(subject_id=study.pk, kind="trial").update(status="succeeded")
+    Trial.objects.filter(study=study, status="running").update(status="complete")
+    Study.objects.filter(pk=study.pk).update(
+        status="finishing",
+        checking={"scores": [0.7, 0.6, None, 0.5, None, None], "claimed": 4},
+    )
+    Job.objects.create(
+        kind="study_check",
+        queue="training",
+        project=study.project,
+        subject_type="study",
+        subject_id=study.pk,
+        status="running",
+        message="Checking the best on new fold 3 of 3",
+    )
+    client = client_for(owner)
+
+    live = client.get(_page(study, live=True, query="?page=1")).text
+    response = client.get(_page(study, live=True, query="?page=1&seen=x"))
+
+    assert "Checking and training the best" in live
+    assert "on new folds that no trial used: 3 of 6 scored" in unescape(live)
+    assert "Checking the best on new fold 3 of 3." in live
+    assert 'hx-trigger="every 2s"' in _poll_tag(live)
+    assert response.status_code == 200  # a stale signature gets the part
 
 
 def test_it_says_how_far_the_trained_best_beats_the_defaults(client_for, owner, study):
