@@ -864,9 +864,10 @@ _PICK = ("kept", "trial", "params", "score")
 
 
 def study_check_progress(study: Study) -> dict | None:
-    """How far the check on new folds is (None when none runs)."""
+    """How far the check on new folds is (None when none runs: a study
+    cancelled during its check keeps its scores so far, unused)."""
     scores = study.checking.get("scores")
-    if not scores:
+    if not scores or study.status != Study.Status.FINISHING:
         return None
     return {"folds_done": sum(v is not None for v in scores), "folds": len(scores)}
 

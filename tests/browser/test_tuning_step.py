@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from projects.models import Experiment, Job, Study
+from projects.models import Experiment, Job, Study, Trial
 from projects.services.datasets import dataset_upload
 from projects.services.experiments import experiment_create
 from projects.services.features import (
@@ -169,3 +171,90 @@ def test_it_runs_a_bayesian_study_and_shows_its_best(
     while Job.objects.filter(status__in=Job.ACTIVE).exists():
         assert time.monotonic() < deadline, "the analysis jobs did not finish"
         time.sleep(0.5)
+
+
+def test_it_shows_the_check_on_new_folds_until_it_ends(ui, trained, owner, password):
+    project = trained.project
+    study = Study.objects.create(
+        project=project,
+        dataset=trained.dataset,
+        algorithm="decision_tree",
+        strategy="random",
+        search_space={
+            "max_depth": {"type": "int", "low": 1, "high": 8, "log": False, "steps": 4}
+        },
+        metric=project.primary_metric,
+        higher_is_better=project.higher_is_better,
+        max_trials=4,
+        cv_folds=3,
+        optuna_name="check-page",
+        status="finishing",
+        started_at=timezone.now() - timedelta(seconds=30),
+        trials_started=4,
+        n_trials=4,
+        best_score=0.81,
+        best_params={"max_depth": 4},
+        best_trial_number=1,
+        # The best's 3 new folds are scored, and none of the defaults' yet.
+        checking={"scores": [0.8, 0.79, 0.82, None, None, None], "claimed": 4},
+    )
+    for number, depth in enumerate((8, 4, 2, 6)):
+        Trial.objects.create(
+            study=study,
+            number=number,
+            params={"max_depth": depth},
+            status="complete",
+            score=0.81 if number == 1 else 0.7,
+            intermediate=[0.7, 0.7, 0.7],
+            seconds=1.0 + number,
+            is_defaults=number == 0,
+            finished_at=timezone.now(),
+        )
+    Job.objects.create(
+        kind="study_check",
+        queue="training",
+        project=project,
+        subject_type="study",
+        subject_id=study.pk,
+        status="running",
+        message="Checking the defaults on new fold 1 of 3",
+    )
+    page = ui.page
+    ui.login(owner.username, password)
+
+    page.goto(ui.url(f"/projects/{project.slug}/studies/{study.pk}/"))
+
+    live = page.locator("#study-live")
+    expect(live.locator(".badge").first).to_have_text("Checking and training the best")
+    expect(live).to_contain_text("on new folds that no trial used: 3 of 6 scored")
+    expect(live).to_contain_text("Checking the defaults on new fold 1 of 3.")
+    expect(live).to_have_attribute("hx-trigger", "every 2s")
+    _screenshot(ui, "study-check.png")
+    ui.shot("study checking the best on new folds")
+
+    # The check ends (the defaults' lead holds: they are kept); the page
+    # follows on its next poll and stops polling.
+    Job.objects.filter(subject_id=study.pk).update(status="succeeded")
+    confirm = {"gain": -0.01, "se": 0.02, "folds": 3, "seconds": 2.0}
+    Study.objects.filter(pk=study.pk).update(
+        status="succeeded",
+        checking={},
+        finished_at=timezone.now(),
+        selection={
+            "kept": "defaults",
+            "trial": 0,
+            "params": {"max_depth": 8},
+            "score": 0.7,
+            "best_trial": 1,
+            "defaults_trial": 0,
+            "gain": 0.11,
+            "se": 0.01,
+            "folds": 3,
+            "confirm": confirm,
+        },
+    )
+    expect(live).to_have_attribute("data-status", "succeeded", timeout=10_000)
+    expect(live).not_to_contain_text("3 of 6 scored")
+    expect(page.locator("#study-selection")).to_contain_text(
+        "on 3 new folds that no trial used, it leads by -0.01"
+    )

@@ -363,6 +363,7 @@ def test_cancel_during_the_check_trains_nothing(ended, run_jobs, owner):
 
     study.refresh_from_db()
     assert study.status == "cancelled" and study.best_experiment_id is None
+    assert study_check_progress(study) is None
     statuses = Job.objects.filter(subject_id=study.pk, kind="study_check")
     assert {j.status for j in statuses} == {"cancelled"}
     assert not Experiment.objects.filter(project=study.project).exists()

@@ -354,6 +354,7 @@ def test_it_shows_how_far_the_check_on_new_folds_is(client_for, owner, study):
     assert "Checking and training the best" in live
     assert "on new folds that no trial used: 3 of 6 scored" in unescape(live)
     assert "Checking the best on new fold 3 of 3." in live
+    assert '<progress max="6" value="3"' in live
     assert 'hx-trigger="every 2s"' in _poll_tag(live)
     assert response.status_code == 200  # a stale signature gets the part
 
