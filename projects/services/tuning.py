@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -729,8 +730,11 @@ def _check_start(study: Study, selection: dict) -> None:
     takes the next fold until none is left, so the check takes about the time
     of both cross-validations divided by the workers."""
     units = 2 * selection["folds"]
+    defaults = study.trials.get(number=selection["defaults_trial"])
     check = {
         "selection": selection,
+        # What the folds score: the best's first, then the defaults'.
+        "params": [selection["params"], defaults.params],
         "fold_seed": confirm_seed(study.random_state),
         "claimed": 0,
         "scores": [None] * units,
@@ -751,32 +755,37 @@ def _check_start(study: Study, selection: dict) -> None:
             )
 
 
-def _check_claim(study_id: int) -> tuple[int, dict] | None:
-    """Take the next fold of the check, atomically across workers: its index
-    and the check; None when every fold is taken or the check has ended."""
+@contextmanager
+def _check_locked(study_id: int):
+    """The running check's state, locked for update (atomically across
+    workers) and saved on leaving; None when the check has ended."""
     with transaction.atomic():
         current = Study.objects.select_for_update().get(pk=study_id)
-        check = current.checking
-        if current.status != Study.Status.FINISHING or not check:
+        if current.status != Study.Status.FINISHING or not current.checking:
+            yield None
+            return
+        yield current.checking
+        current.save(update_fields=["checking"])
+
+
+def _check_claim(study_id: int) -> tuple[int, dict] | None:
+    """Take the next fold of the check: its index and the check; None when
+    every fold is taken or the check has ended."""
+    with _check_locked(study_id) as check:
+        if check is None or check["claimed"] >= len(check["scores"]):
             return None
         index = check["claimed"]
-        if index >= len(check["scores"]):
-            return None
         check["claimed"] = index + 1
-        current.save(update_fields=["checking"])
     return index, check
 
 
 def _check_record(study_id: int, index: int, value: float, seconds: float) -> bool:
     """Store one fold's score; True when it was the last one missing."""
-    with transaction.atomic():
-        current = Study.objects.select_for_update().get(pk=study_id)
-        check = current.checking
-        if current.status != Study.Status.FINISHING or not check:
+    with _check_locked(study_id) as check:
+        if check is None:
             return False
         check["scores"][index] = value
         check["fold_seconds"] += seconds
-        current.save(update_fields=["checking"])
     return None not in check["scores"]
 
 
@@ -795,10 +804,7 @@ def study_check_run(*, job: Job, progress) -> None:
             100 * index / len(check["scores"]),
             f"Checking the {which} on new fold {index % folds + 1} of {folds}",
         )
-        if which == "best":
-            params = selection["params"]
-        else:
-            params = study.trials.get(number=selection["defaults_trial"]).params
+        params = check["params"][index // folds]
         if train is None:
             train = dataset_splits(study.dataset)["train"]
         started = time.perf_counter()
