@@ -1044,7 +1044,8 @@ def _json_with_pandas(path: str, encoding: str) -> pa.Table:
         dtype=False,
         encoding="utf-8" if encoding == "utf-8-sig" else encoding,
     )
-    return _frame_to_arrow(frame)
+    # "" is missing (as in every reader), before it makes a number column text.
+    return _frame_to_arrow(frame.mask(frame.eq("")))
 
 
 def _read_excel(
@@ -1140,6 +1141,8 @@ def _finish(
     if table.num_rows > limits.max_rows:
         raise _too_many_rows(table.num_rows, limits)
     table = _decode_dictionaries(table)
+    if info.source_format != "parquet":
+        table = _empty_text_to_null(table)
     schema = [{"name": f.name, "dtype": str(f.type)} for f in table.schema]
     info = TableInfo(
         source_format=info.source_format,
@@ -1150,6 +1153,25 @@ def _finish(
         schema=schema,
     )
     return table, info
+
+
+def _empty_text_to_null(table: pa.Table) -> pa.Table:
+    """An empty text cell is a missing value, as in ``pandas.read_csv``.
+
+    The CSV reader keeps ``""`` in text columns (it only turns empty cells of number
+    and date columns into nulls), JSON Lines keeps ``""`` values. Only the empty
+    string: whitespace-only and placeholder texts ("N/A", "?") stay values, for the
+    profile to flag and a recipe to convert.
+    """
+    for i, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        column = table.column(i)
+        empty = pc.equal(pc.binary_length(column), 0)
+        if pc.any(empty).as_py():
+            column = pc.if_else(empty, pa.scalar(None, field.type), column)
+            table = table.set_column(i, field, column)
+    return table
 
 
 def _column_is_blank(column: pa.ChunkedArray) -> bool:

@@ -7,6 +7,7 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import json
 import math
 import os
 import pickle
@@ -214,13 +215,137 @@ def test_it_does_not_mistake_a_multibyte_character_cut_by_the_sample(tmp_path):
     assert table.num_rows == 600
 
 
-def test_it_keeps_text_as_text_and_blank_numbers_as_null(tmp_path):
+def test_it_keeps_text_as_text_and_blank_cells_as_null(tmp_path):
     data = b'code,amount,note\n007,,""\n010,3,NA\n,4,x\n'
 
     table, _ = load(tmp_path, data, "t.csv")
 
     assert table.column("amount").to_pylist() == [None, 3, 4]
-    assert table.column("note").to_pylist() == ["", "NA", "x"]
+    # An empty text cell is missing, as in pandas.read_csv; a placeholder stays
+    # text for the profile to flag.
+    assert table.column("note").to_pylist() == [None, "NA", "x"]
+
+
+# One table with two empty cells in each column: a text column, numbers stored as
+# text, and a number column. EMPTY marks them; each reader writes them its own way.
+EMPTY = object()
+EMPTY_CELLS = {
+    "home": ["RENT", EMPTY, "OWN", EMPTY, "RENT", "OWN"],
+    "income": ["1,200", EMPTY, "3,400", "5,600", EMPTY, "7,800"],
+    "score": [1.5, 2.0, EMPTY, 3.5, 4.5, EMPTY],
+}
+
+
+def _rows_with(first_empty, second_empty) -> list[list[object]]:
+    """The rows, a column's first empty cell written one way, its second another."""
+    seen: dict[str, int] = {}
+    columns = []
+    for name, values in EMPTY_CELLS.items():
+        written = []
+        for value in values:
+            if value is EMPTY:
+                value = (first_empty, second_empty)[seen.get(name, 0)]
+                seen[name] = seen.get(name, 0) + 1
+            written.append(value)
+        columns.append(written)
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _delimited(delimiter: str) -> bytes:
+    def cell(value) -> str:
+        if value is None:
+            return ""  # an empty field
+        if value == "":
+            return '""'  # a quoted empty field
+        return f'"{value}"' if isinstance(value, str) else str(value)
+
+    lines = [delimiter.join(EMPTY_CELLS)]
+    lines += [delimiter.join(map(cell, row)) for row in _rows_with(None, "")]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _json_lines() -> bytes:
+    lines = []
+    for row in _rows_with(None, "absent"):
+        record = dict(zip(EMPTY_CELLS, row, strict=True))
+        # The first empty text cell is null, the second "" (and absent for numbers).
+        for name in ("home", "income"):
+            if record[name] == "absent":
+                record[name] = ""
+        if record["score"] == "absent":
+            del record["score"]
+        lines.append(json.dumps(record))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _empty_cells_file(reader: str) -> tuple[bytes, str]:
+    if reader == "csv":
+        return _delimited(","), "credit.csv"
+    if reader == "tsv":
+        return _delimited("\t"), "credit.tsv"
+    if reader == "excel":
+        # openpyxl leaves out a None cell and writes "" as an empty text cell.
+        return xlsx_bytes([list(EMPTY_CELLS), *_rows_with(None, "")]), "credit.xlsx"
+    if reader == "jsonl":
+        return _json_lines(), "credit.jsonl"
+    table = pa.table(
+        {
+            name: [None if v is EMPTY else v for v in values]
+            for name, values in EMPTY_CELLS.items()
+        }
+    )
+    return parquet_bytes(table), "credit.parquet"
+
+
+@pytest.mark.parametrize("reader", ["csv", "tsv", "excel", "jsonl", "parquet"])
+def test_it_reads_every_empty_cell_as_missing(tmp_path, reader):
+    data, filename = _empty_cells_file(reader)
+
+    table, info = load(tmp_path, data, filename)
+
+    assert info.n_rows == 6
+    for name, values in EMPTY_CELLS.items():
+        column = table.column(name)
+        assert column.null_count == 2, (name, column.to_pylist())
+        expected = [None if v is EMPTY else v for v in values]
+        assert column.to_pylist() == expected, name
+    assert pa.types.is_string(table.schema.field("home").type)
+    assert pa.types.is_string(table.schema.field("income").type)
+    assert pa.types.is_floating(table.schema.field("score").type)
+    # Every later step reads the stored Parquet: the nulls must survive it.
+    write_parquet(table, tmp_path / "stored.parquet")
+    frame = read_parquet(tmp_path / "stored.parquet")
+    assert frame.isna().sum().to_dict() == {"home": 2, "income": 2, "score": 2}
+
+
+def test_it_reads_an_empty_string_in_a_json_number_column_as_missing(tmp_path):
+    data = b'{"n": 1}\n{"n": ""}\n{"n": 3}\n'
+
+    table, _ = load(tmp_path, data, "numbers.jsonl")
+
+    assert pa.types.is_integer(table.schema.field("n").type)
+    assert table.column("n").to_pylist() == [1, None, 3]
+
+
+@pytest.mark.parametrize("filename", ["t.csv", "t.tsv"])
+def test_it_keeps_whitespace_only_and_placeholder_text_as_values(tmp_path, filename):
+    sep = "\t" if filename.endswith(".tsv") else ","
+    data = f"id{sep}note\n1{sep}x\n2{sep}'   '\n3{sep}N/A\n4{sep}?\n5{sep}\n"
+    data = data.replace("'", '"').encode()
+
+    table, _ = load(tmp_path, data, filename)
+
+    assert table.column("note").to_pylist() == ["x", "   ", "N/A", "?", None]
+
+
+def test_it_keeps_an_empty_string_in_parquet_as_a_value(tmp_path):
+    # Parquet is typed: null is its missing value, and "" was written on purpose
+    # (pandas.read_parquet keeps it too); the profile flags it as a placeholder.
+    source = pa.table({"note": ["x", "", None]})
+
+    table, _ = load(tmp_path, parquet_bytes(source), "notes.parquet")
+
+    assert table.column("note").to_pylist() == ["x", "", None]
 
 
 def test_it_strips_whitespace_around_column_names(tmp_path):
