@@ -60,7 +60,12 @@ Warnings
     trailing ``%``.
 ``outliers``
     More than 5% of a numeric column's finite values lie outside the Tukey fences
-    ``[Q1 - 1.5 IQR, Q3 + 1.5 IQR]``.
+    ``[Q1 - 1.5 IQR, Q3 + 1.5 IQR]``. Not counted when the IQR is 0.
+``mostly_one_value``
+    A numeric column whose IQR is 0 but that holds more than one value: one value
+    (the median) fills at least the middle half of the rows, and the Tukey fences
+    would call every other value an outlier. The warning names the value and its
+    share (``zeros: 80%``).
 ``infinite``
     A numeric column holds infinite values (they are left out of the statistics).
 ``duplicate_rows``
@@ -315,6 +320,7 @@ def _numeric_summary(values: np.ndarray, distinct: int) -> dict[str, Any]:
         "outliers": None,
         "n_finite": int(finite.size),
         "fences": None,
+        "dominant": None,
     }
     if finite.size == 0:
         return out
@@ -351,8 +357,12 @@ def _numeric_summary(values: np.ndarray, distinct: int) -> dict[str, Any]:
         "q95": float(q95),
         "skew": skew,
     }
-    out["outliers"] = outliers
-    out["fences"] = (float(low_fence), float(high_fence))
+    if iqr > 0 or lo == hi:
+        out["outliers"] = outliers
+        out["fences"] = (float(low_fence), float(high_fence))
+    else:
+        # Fences [v, v]: every value but the median's would be an "outlier".
+        out["dominant"] = (float(q50), int(np.count_nonzero(finite == q50)))
     out["histogram"] = _numeric_histogram(finite, lo, hi, distinct)
     return out
 
@@ -693,6 +703,21 @@ def _column_warnings(col: _Column, summary: dict[str, Any]) -> list[dict]:
                 "far from its other values; it probably stands for a missing value.",
                 value=value,
                 count=count,
+            )
+        )
+    dominant = summary.get("dominant")
+    if dominant is not None:
+        value, count = dominant
+        label = "zeros" if value == 0 else _num(value)
+        out.append(
+            _warning(
+                "mostly_one_value",
+                f"Column {name!r} is mostly one value ({label}: "
+                f"{_pct(count / finite_n)}); its interquartile range is 0, so its "
+                "other values are not counted as outliers.",
+                value=value,
+                count=count,
+                share=count / finite_n,
             )
         )
     outliers = summary.get("outliers")

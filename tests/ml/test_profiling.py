@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.stats.contingency import association
 
+from projects.ml.cleaning import suggest_recipe
+from projects.ml.io import read_parquet, read_table, write_parquet
 from projects.ml.profiling import (
     analyze_groups,
     analyze_target,
@@ -206,6 +208,107 @@ def test_it_warns_about_outliers_above_five_percent():
     column = _profile_one(values)
     assert "outliers" in _codes(column)
     assert "outliers" not in _codes(_profile_one(_rng().uniform(size=N)))
+
+
+def test_it_names_the_one_value_of_a_column_whose_iqr_is_zero():
+    values = np.r_[np.zeros(160), _rng().uniform(1, 100, 40)]
+    column = _profile_one(values)
+    warning = next(w for w in column["warnings"] if w["code"] == "mostly_one_value")
+    assert "mostly one value (zeros: 80%)" in warning["message"]
+    assert (warning["value"], warning["count"]) == (0.0, 160)
+    # The Tukey fences [0, 0] would call every non-zero value an outlier.
+    assert "outliers" not in _codes(column)
+    assert column["outliers"] is None
+    assert "[0, 0]" not in json.dumps(column)
+
+    around = _rng().normal(size=60)
+    sevens = _profile_one(np.r_[around[:30] - 3, np.full(140, 7.0), around[30:] + 12])
+    assert _codes(sevens) == ["mostly_one_value"]
+    assert "mostly one value (7: 70%)" in sevens["warnings"][0]["message"]
+    assert "mostly_one_value" not in _codes(_profile_one(_rng().normal(size=N)))
+    assert "mostly_one_value" not in _codes(_profile_one(np.full(N, 3.0)))
+
+
+def _loans_csv(path) -> None:
+    """A loans file as users upload it: empty cells in columns of every kind."""
+    rows = ["home,verification_income_joint,income,note,pays_late,grade"]
+    for i in range(50):
+        home = "" if i % 8 == 3 else ("RENT", "OWN", "MORTGAGE")[i % 3]
+        joint = ("Verified", "Not Verified")[i % 2] if i % 5 == 0 else ""
+        income = "" if i % 10 == 7 else f'"{1_000 + 37 * i:,}"'
+        note = "   " if i % 16 == 5 else ("a", "b")[i % 2]
+        late = 0 if i % 5 else i
+        grade = "" if i % 10 == 9 else "ABC"[i % 3]
+        rows.append(f"{home},{joint},{income},{note},{late},{grade}")
+    path.write_text("\n".join(rows) + "\n")
+
+
+def _uploaded(tmp_path) -> pd.DataFrame:
+    """The CSV read, stored as Parquet and read back, as the profile job does."""
+    _loans_csv(tmp_path / "loans.csv")
+    table, _ = read_table(tmp_path / "loans.csv", filename="loans.csv")
+    write_parquet(table, tmp_path / "stored.parquet")
+    return read_parquet(tmp_path / "stored.parquet")
+
+
+def test_it_counts_empty_csv_cells_as_missing_in_every_column_kind(tmp_path):
+    profile = profile_table(_uploaded(tmp_path))
+
+    home = _column(profile, "home")
+    assert (home["kind"], home["missing"]) == ("categorical", 6)
+    assert "" not in [t["value"] for t in home["top"]]
+    assert home["distinct"] == 3
+    assert _codes(home) == []
+
+    joint = _column(profile, "verification_income_joint")
+    assert joint["missing"] == 40
+    assert "mostly_missing" in _codes(joint)
+    assert "disguised_missing" not in _codes(joint)
+
+    income = _column(profile, "income")
+    assert income["missing"] == 5
+    assert _codes(income) == ["numbers_as_text"]
+
+    grade = _column(profile, "grade")
+    assert (grade["kind"], grade["missing"]) == ("categorical", 5)
+
+    # Whitespace-only text is a value the profile flags, not an empty cell.
+    note = _column(profile, "note")
+    assert note["missing"] == 0
+    assert _codes(note) == ["disguised_missing"]
+    assert note["warnings"][0]["count"] == 3
+
+
+def test_it_reports_empty_target_cells_in_the_target_analysis(tmp_path):
+    result = analyze_target(
+        _uploaded(tmp_path), target="grade", task_type="classification"
+    )
+
+    assert result["ok"]
+    missing = next(w for w in result["warnings"] if w["code"] == "target_has_missing")
+    assert "missing in 5 rows (10%)" in missing["message"]
+    classes = result["distribution"]["classes"]
+    assert sorted(c["value"] for c in classes) == ["A", "B", "C"]
+    assert sum(c["count"] for c in classes) == 45
+
+
+def test_it_suggests_a_recipe_for_the_empty_cells(tmp_path):
+    df = _uploaded(tmp_path)
+    profile = profile_table(df)
+
+    recipe = suggest_recipe(df, profile, target="grade", task_type="classification")
+
+    steps = {(s["op"], s.get("column")): s for s in recipe["steps"]}
+    assert steps[("drop_columns", None)]["columns"] == ["verification_income_joint"]
+    assert steps[("filter_rows", "grade")]["operator"] == "not_missing"
+    assert "missing in 5 row(s)" in steps[("filter_rows", "grade")]["reason"]
+    assert steps[("impute", "home")]["strategy"] == "most_frequent"
+    assert steps[("to_number", "income")]
+    assert steps[("impute", "income")]["reason"].startswith("income: 10% missing")
+    assert steps[("missing_tokens", None)]["columns"] == ["note"]
+    # Mostly zeros is not an outlier problem: nothing clips pays_late.
+    assert ("outliers", "pays_late") not in steps
+    assert "mostly_one_value" in _codes(_column(profile, "pays_late"))
 
 
 def test_it_warns_about_duplicate_rows_at_table_level():
