@@ -83,3 +83,55 @@ def test_it_keeps_only_a_safe_display_name(given, shown):
 def test_it_shortens_very_long_names_keeping_the_extension():
     name = display_name("x" * 500 + ".csv")
     assert len(name) <= 200 and name.endswith(".csv")
+
+
+def test_it_counts_empty_cells_as_missing_from_upload_to_preview(
+    project, owner, tmp_path, profile_jobs
+):
+    from projects.services.datasets import dataset_load_frame
+    from projects.services.preparation import dataset_preview, dataset_suggested_recipe
+
+    project.target_column = "grade"
+    project.task_type = "classification"
+    project.save()
+    rows = ["home,income,grade,score"]
+    for i in range(40):
+        home = "" if i % 8 == 3 else ("RENT", "OWN")[i % 2]
+        income = '""' if i % 10 == 7 else f'"{1_000 + 37 * i:,}"'
+        grade = "" if i % 10 == 9 else "ABC"[i % 3]
+        rows.append(f"{home},{income},{grade},{i / 3:.2f}")
+    path = tmp_path / "loans.csv"
+    path.write_text("\n".join(rows) + "\n")
+
+    with profile_jobs():
+        dataset, _job = _upload(project, owner, path)
+    dataset.refresh_from_db()
+
+    assert dataset.status == "ready"
+    # The stored version holds nulls, so every later step inherits them.
+    stored = dataset_load_frame(dataset)
+    assert stored.isna().sum().to_dict() == {
+        "home": 5,
+        "income": 4,
+        "grade": 4,
+        "score": 0,
+    }
+    columns = {c["name"]: c for c in dataset.profile["columns"]}
+    assert [columns[n]["missing"] for n in ("home", "income", "grade")] == [5, 4, 4]
+    assert "" not in [t["value"] for t in columns["home"]["top"]]
+    codes = {w["code"] for w in dataset.profile["warnings"]}
+    assert "disguised_missing" not in codes
+    target = dataset.analysis["target"]
+    assert "target_has_missing" in [w["code"] for w in target["warnings"]]
+    assert {c["value"] for c in target["distribution"]["classes"]} == {"A", "B", "C"}
+
+    recipe = dataset_suggested_recipe(dataset=dataset)
+    ops = [(s["op"], s.get("column")) for s in recipe["steps"]]
+    assert ("filter_rows", "grade") in ops
+    assert ("impute", "home") in ops and ("impute", "income") in ops
+
+    preview = dataset_preview(dataset=dataset, recipe={"version": 1, "steps": []})
+    sample = preview["sample"]
+    home = sample["columns"].index("home")
+    # The preview shows an empty cell as missing, never as a '' value.
+    assert {row[home] for row in sample["rows"]} == {"OWN", "RENT", None}
