@@ -16,6 +16,7 @@ from projects.models import (
     Job,
     Project,
     Study,
+    TestLook,
 )
 
 
@@ -452,6 +453,18 @@ def experiment_latest_jobs(experiment_id: int) -> dict[str, Job]:
     ).order_by("created_at"):
         latest[job.kind] = job
     return latest
+
+
+def dataset_test_looks(dataset_ids: list[int]) -> dict[int, list[TestLook]]:
+    """The looks at each version's test split, oldest first (one query)."""
+    looks: dict[int, list[TestLook]] = {pk: [] for pk in dataset_ids}
+    for look in (
+        TestLook.objects.filter(dataset_id__in=dataset_ids)
+        .select_related("by")
+        .only("dataset_id", "experiment_id", "at", "confirmed", "by__username")
+    ):
+        looks[look.dataset_id].append(look)
+    return looks
 
 
 def experiment_leaderboard(project: Project, limit: int = LEADERBOARD_ROWS) -> list:

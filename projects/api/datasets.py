@@ -5,6 +5,7 @@ from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
 from projects.access import get_dataset_for, get_project_for
+from projects.api.experiments import test_looks_out
 from projects.api.schemas import (
     DatasetCreated,
     DatasetOut,
@@ -14,7 +15,7 @@ from projects.api.schemas import (
     PreviewIn,
 )
 from projects.models import Dataset, Role
-from projects.selectors import dataset_versions, latest_job
+from projects.selectors import dataset_test_looks, dataset_versions, latest_job
 from projects.services.datasets import dataset_upload
 from projects.services.preparation import (
     SPLIT_COLUMN,
@@ -98,6 +99,7 @@ def get_dataset(request, dataset_id: int):
         "report": dataset.report,
         "split": _split_out(dataset.split),
         "error": dataset.error,
+        "test_looks": test_looks_out(dataset_test_looks([dataset.pk])[dataset.pk]),
     }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from ninja import Field, Query, Router, Schema, Status
+from pydantic import StrictBool
 
 from projects.access import get_dataset_for, get_experiment_for, get_project_for
 from projects.models import Experiment, Role
@@ -17,6 +18,7 @@ from projects.selectors import (
     experiments_filtered,
 )
 from projects.services.experiments import (
+    TestSplitUsed,
     experiment_cancel,
     experiment_comment_add,
     experiment_create,
@@ -53,6 +55,11 @@ class ExperimentFilters(Schema):
 
 class ThresholdIn(Schema):
     threshold: float
+
+
+class EvaluateTestIn(Schema):
+    # Needed when another experiment already looked at the version's test split.
+    confirm: StrictBool = False
 
 
 class CommentIn(Schema):
@@ -233,11 +240,45 @@ def cancel_experiment(request, experiment_id: int):
     return experiment_detail(experiment)
 
 
-@router.post("/experiments/{int:experiment_id}/evaluate-test", response={202: dict})
-def evaluate_test(request, experiment_id: int):
-    """The final evaluation on the test split: once per experiment, audited."""
+def test_looks_out(looks) -> list[dict]:
+    return [
+        {
+            "experiment_id": look.experiment_id,
+            "at": look.at,
+            "by": look.by.username if look.by else None,
+        }
+        for look in looks
+    ]
+
+
+@router.post(
+    "/experiments/{int:experiment_id}/evaluate-test",
+    response={202: dict, 400: dict, 409: dict},
+)
+def evaluate_test(request, experiment_id: int, payload: EvaluateTestIn | None = None):
+    """The final evaluation on the test split: once per experiment, audited.
+
+    The looks are counted per data version: when another experiment already used
+    this version's test split, the answer is 409 naming the earlier looks, unless
+    the body says ``{"confirm": true}``. A second call for the same experiment is
+    400, whether its evaluation finished or still runs."""
     experiment = get_experiment_for(request.user, experiment_id, need=Role.SCIENTIST)
-    job = experiment_evaluate_test(experiment=experiment, user=request.user)
+    try:
+        job = experiment_evaluate_test(
+            experiment=experiment,
+            user=request.user,
+            confirm=payload is not None and payload.confirm,
+        )
+    except TestSplitUsed as exc:
+        return Status(
+            409,
+            {
+                "message": f'{exc.message} Send {{"confirm": true}} to look anyway; '
+                "the look is audited.",
+                "field": "confirm",
+                "test_looks": test_looks_out(exc.looks),
+            },
+        )
     return Status(
         202, {"id": experiment.pk, "job": {"id": job.id, "status": job.status}}
     )

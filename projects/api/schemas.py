@@ -88,6 +88,14 @@ class DatasetSummary(Schema):
     created_at: datetime
 
 
+class TestLookOut(Schema):
+    """One look at a version's test split: which experiment, when, by whom."""
+
+    experiment_id: int
+    at: datetime
+    by: str | None
+
+
 class DatasetOut(DatasetSummary):
     columns: list[dict]
     warnings: list[dict]
@@ -98,6 +106,7 @@ class DatasetOut(DatasetSummary):
     report: list[dict] | None
     split: dict | None
     error: str
+    test_looks: list[TestLookOut]
 
 
 class PreviewIn(Schema):

@@ -552,6 +552,7 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
+from projects.models.evaluation import TestLook  # noqa: E402
 from projects.models.tuning import Study, Trial  # noqa: E402
 
 __all__ = [
@@ -572,6 +573,7 @@ __all__ = [
     "Role",
     "Study",
     "TaskType",
+    "TestLook",
     "Trial",
     "dataset_upload_key",
 ]

@@ -8,7 +8,9 @@ slower analyses of the dashboard (permutation importance, learning curve,
 fairness), so the experiment's metrics are available as soon as it is fitted.
 
 The test split stays untouched until someone asks for the final evaluation,
-which is allowed once per experiment and recorded in the audit log.
+which is allowed once per experiment and recorded in the audit log. The looks are
+counted per data version (TestLook): a second experiment's look at a version's
+test split needs an explicit confirmation.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from projects.ml import evaluation as ml_evaluation
@@ -48,6 +50,7 @@ from projects.models import (
     Job,
     JobStatus,
     Project,
+    TestLook,
 )
 from projects.services.audit import audit_record
 from projects.services.datasets import dataset_load_frame
@@ -598,8 +601,60 @@ def _fairness(project: Project, pipeline, frame: pd.DataFrame, classes) -> dict:
     )
 
 
-def experiment_evaluate_test(*, experiment: Experiment, user) -> Job:
-    """Start the once-only final evaluation on the test split."""
+class TestSplitUsed(Exception):
+    """A look at a version's test split that was used before, unconfirmed."""
+
+    __test__ = False  # an exception, not a pytest test class
+
+    def __init__(self, dataset: Dataset, looks: list[TestLook]):
+        self.dataset = dataset
+        self.looks = looks
+        n = len(looks)
+        earlier = ", ".join(
+            f"#{look.experiment_id} ({timezone.localtime(look.at):%Y-%m-%d %H:%M}"
+            f"{f', {look.by.username}' if look.by else ''})"
+            for look in looks
+        )
+        self.message = (
+            f"The test split of version {dataset.version} was already used "
+            f"{n} time{'s' if n != 1 else ''}, by experiment{'s' if n != 1 else ''} "
+            f"{earlier}. Every look makes its scores a less honest estimate of new "
+            "data: look again only on purpose."
+        )
+        super().__init__(self.message)
+
+
+def _already_looked(experiment: Experiment, look: TestLook) -> ValidationError:
+    job = (
+        Job.objects.filter(
+            kind="evaluate_test", subject_type="experiment", subject_id=experiment.pk
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if job is None or job.status == JobStatus.SUCCEEDED:
+        state = "its scores are shown next to validation"
+    elif job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        state = "that evaluation is still running"
+    else:
+        state = f"that evaluation {job.get_status_display().lower()}"
+    when = timezone.localtime(look.at)
+    by = f" by {look.by.username}" if look.by else ""
+    return ValidationError(
+        {
+            "test": "This experiment was already evaluated on the test split "
+            f"({when:%Y-%m-%d %H:%M}{by}); {state}. The test split is used once "
+            "per experiment, on purpose: repeated looks would tune the model to it."
+        }
+    )
+
+
+def experiment_evaluate_test(
+    *, experiment: Experiment, user, confirm: bool = False
+) -> Job:
+    """Start the final evaluation on the test split: once per experiment, and
+    only with ``confirm`` when another experiment already used the version's
+    test split. The look is recorded in the same transaction as the job."""
     if experiment.status != Experiment.Status.SUCCEEDED:
         raise ValidationError(
             {
@@ -608,23 +663,30 @@ def experiment_evaluate_test(*, experiment: Experiment, user) -> Job:
             }
         )
     queue_require()
+    by = user if user.is_authenticated else None
     with transaction.atomic():
-        claimed = Experiment.objects.filter(
-            pk=experiment.pk, test_evaluated_at__isnull=True
-        ).update(
-            test_evaluated_at=timezone.now(),
-            test_evaluated_by=user if user.is_authenticated else None,
+        # Looks at one version are counted one at a time.
+        dataset = Dataset.objects.select_for_update().get(pk=experiment.dataset_id)
+        looks = list(TestLook.objects.filter(dataset=dataset).select_related("by"))
+        own = next((x for x in looks if x.experiment_id == experiment.pk), None)
+        if own is not None:
+            raise _already_looked(experiment, own)
+        if looks and not confirm:
+            raise TestSplitUsed(dataset, looks)
+        look = TestLook(
+            dataset=dataset, experiment=experiment, by=by, confirmed=bool(looks)
         )
-        if not claimed:
-            experiment.refresh_from_db()
-            when = timezone.localtime(experiment.test_evaluated_at)
-            raise ValidationError(
-                {
-                    "test": "This experiment was already evaluated on the test split "
-                    f"({when:%Y-%m-%d %H:%M}). The test split is used once, on "
-                    "purpose: repeated looks would tune the model to it."
-                }
-            )
+        # The constraint is checked by the insert below, with our message.
+        look.full_clean(validate_constraints=False)
+        try:
+            with transaction.atomic():
+                look.save()
+        except IntegrityError:
+            # A double submit that slipped past the lock (the constraint holds).
+            raise _already_looked(experiment, look) from None
+        Experiment.objects.filter(pk=experiment.pk).update(
+            test_evaluated_at=look.at, test_evaluated_by=by
+        )
         job = job_create(
             kind="evaluate_test",
             project=experiment.project,
@@ -637,7 +699,12 @@ def experiment_evaluate_test(*, experiment: Experiment, user) -> Job:
             verb="experiment.test_evaluated",
             obj=experiment,
             project=experiment.project,
-            data={"dataset_version": experiment.dataset.version},
+            data={
+                "dataset_version": dataset.version,
+                "look": len(looks) + 1,
+                "confirmed": look.confirmed,
+                "earlier_experiments": [x.experiment_id for x in looks],
+            },
         )
     experiment.refresh_from_db()
     return job
@@ -730,6 +797,7 @@ def experiment_comment_add(
 
 
 __all__ = [
+    "TestSplitUsed",
     "dataset_require_prepared",
     "experiment_analyze_run",
     "experiment_cancel",

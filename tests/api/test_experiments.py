@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from projects.models import Experiment, ExperimentComment, Job
+from projects.models import AuditEvent, Experiment, ExperimentComment, Job, TestLook
 from tests.factories import MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -107,9 +107,99 @@ def test_it_evaluates_on_test_once(sci, trained, profile_jobs):
     assert Job.objects.get(pk=first.json()["job"]["id"]).status == "succeeded"
     assert again.status_code == 400
     assert again.json()["field"] == "test"
+    assert "its scores are shown next to validation" in again.json()["message"]
     body = sci.get(f"/api/experiments/{trained.pk}").json()
     assert body["metrics"]["test"]["f1_macro"] is not None
     assert body["test_evaluated_at"]
+
+
+def test_it_refuses_a_repeated_look_while_the_first_still_runs(sci, trained):
+    # No body at all is a first look without confirmation.
+    first = sci.generic("POST", f"/api/experiments/{trained.pk}/evaluate-test")
+    again = send(
+        sci, "post", f"/api/experiments/{trained.pk}/evaluate-test", {"confirm": True}
+    )
+
+    assert first.status_code == 202
+    assert again.status_code == 400
+    assert "that evaluation is still running" in again.json()["message"]
+    assert Job.objects.filter(kind="evaluate_test").count() == 1
+    assert TestLook.objects.filter(experiment=trained).count() == 1
+
+
+def test_it_asks_to_confirm_a_second_look_at_the_versions_test_split(
+    sci, api_as, trained, profile_jobs
+):
+    other = trained.baseline
+    assert other.status == "succeeded" and other.dataset_id == trained.dataset_id
+    with profile_jobs():
+        first = send(sci, "post", f"/api/experiments/{trained.pk}/evaluate-test")
+    assert first.status_code == 202
+
+    refused = send(sci, "post", f"/api/experiments/{other.pk}/evaluate-test")
+
+    assert refused.status_code == 409
+    body = refused.json()
+    assert body["field"] == "confirm"
+    assert (
+        f"The test split of version {trained.dataset.version} was already used "
+        f"1 time, by experiment #{trained.pk}" in body["message"]
+    )
+    assert '{"confirm": true}' in body["message"]
+    assert [look["experiment_id"] for look in body["test_looks"]] == [trained.pk]
+    assert not Job.objects.filter(subject_id=other.pk, kind="evaluate_test").exists()
+    assert not AuditEvent.objects.filter(
+        verb="experiment.test_evaluated", object_id=str(other.pk)
+    ).exists()
+
+    with profile_jobs():
+        confirmed = send(
+            sci,
+            "post",
+            f"/api/experiments/{other.pk}/evaluate-test",
+            {"confirm": True},
+        )
+
+    assert confirmed.status_code == 202
+    assert Job.objects.get(pk=confirmed.json()["job"]["id"]).status == "succeeded"
+    event = AuditEvent.objects.get(
+        verb="experiment.test_evaluated", object_id=str(other.pk)
+    )
+    assert event.data["confirmed"] is True
+    assert event.data["look"] == 2
+    assert event.data["earlier_experiments"] == [trained.pk]
+    assert event.actor is not None
+
+    again = send(
+        sci, "post", f"/api/experiments/{other.pk}/evaluate-test", {"confirm": True}
+    )
+    assert again.status_code == 400
+    assert again.json()["field"] == "test"
+
+    looks = (
+        api_as("viewer").get(f"/api/datasets/{trained.dataset_id}").json()["test_looks"]
+    )
+    assert [(x["experiment_id"], x["by"]) for x in looks] == [
+        (trained.pk, event.actor.username),
+        (other.pk, event.actor.username),
+    ]
+    assert all(x["at"] for x in looks)
+
+
+def test_it_refuses_a_confirm_that_is_not_a_boolean(sci, trained):
+    response = send(
+        sci, "post", f"/api/experiments/{trained.pk}/evaluate-test", {"confirm": "yes"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "confirm"
+    assert not TestLook.objects.exists()
+
+
+def test_it_lists_no_looks_for_an_unused_test_split(api_as, prepared_dataset):
+    body = api_as("viewer").get(f"/api/datasets/{prepared_dataset.pk}").json()
+
+    assert body["test_looks"] == []
 
 
 @pytest.mark.parametrize(
