@@ -33,6 +33,7 @@ from projects.ml.errors import SpecError
 from projects.models import METRICS, Experiment, Project, Role
 from projects.selectors import (
     EXPERIMENT_ORDERINGS,
+    dataset_test_looks,
     experiment_facets,
     experiment_jobs,
     experiment_leaderboard,
@@ -228,6 +229,12 @@ def _parallel(project: Project, algorithm: str | None) -> dict:
     return out
 
 
+def _test_use(versions: list[tuple[int, int]]) -> list[dict]:
+    """Per version with experiments, newest first: the looks at its test split."""
+    looks = dataset_test_looks([pk for pk, _version in versions])
+    return [{"version": version, "looks": looks[pk]} for pk, version in versions]
+
+
 def evaluation_step(request: HttpRequest, slug: str) -> HttpResponse:
     """Step 7: the team view (GET only; filters travel in the query string)."""
     project = get_project_for(request.user, slug, need=Role.VIEWER)
@@ -271,6 +278,7 @@ def evaluation_step(request: HttpRequest, slug: str) -> HttpResponse:
         "leaderboard_json": _leaderboard(project, leaders) if any_trained else None,
         "parallel": _parallel(project, filters["algorithm"]) if any_trained else {},
         "max_compared": MAX_COMPARED,
+        "test_use": _test_use(facets["versions"]) if any_trained else [],
     }
     return render_step(
         request, project, "evaluation", "projects/step_evaluation.html", context, status

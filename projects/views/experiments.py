@@ -32,12 +32,14 @@ from projects.ml.evaluation import threshold_metrics
 from projects.ml.fairness import DEFAULT_BOUND
 from projects.models import METRICS, Experiment, JobStatus, Project, Role
 from projects.selectors import (
+    dataset_test_looks,
     experiment_comments,
     experiment_in_project,
     experiment_latest_jobs,
     experiment_vs_baseline,
 )
 from projects.services.experiments import (
+    TestSplitUsed,
     experiment_comment_add,
     experiment_evaluate_test,
     experiment_set_threshold,
@@ -368,6 +370,7 @@ def _dashboard(
     can_run = project.user_role in (Role.SCIENTIST, Role.OWNER)
     info = experiment.info or {}
     test_job = jobs.get("evaluate_test")
+    test_looks = dataset_test_looks([experiment.dataset_id])[experiment.dataset_id]
     context = {
         "experiment": experiment,
         "label": algorithm_label(project.task_type, experiment.algorithm),
@@ -376,6 +379,7 @@ def _dashboard(
         "test_job": test_job,
         "test_job_label": kind_label("evaluate_test"),
         "test_running": test_job is not None and test_job.status != JobStatus.SUCCEEDED,
+        "test_looks": test_looks,
         "verdict": _verdict(project, experiment, vs),
         "baseline": vs["baseline"],
         "metric_rows": _metric_rows(experiment),
@@ -480,16 +484,32 @@ def experiment_test(
     """Start the once-only final evaluation on the test split."""
     project, experiment = _experiment_for(request, slug, experiment_id)
     _require_scientist(request, project, "run the final evaluation on test")
-    if request.POST.get("confirm") != "once":
+    # "once" ticks the first look's box, "again" the box of a look at a test
+    # split another experiment already used.
+    confirm = request.POST.get("confirm")
+    if confirm not in ("once", "again"):
+        looks = dataset_test_looks([experiment.dataset_id])[experiment.dataset_id]
+        if looks and all(x.experiment_id != experiment.pk for x in looks):
+            used = TestSplitUsed(experiment.dataset, looks).message
+            error, status = f"{used} Tick the box to look anyway.", 409
+        else:
+            error, status = "Tick the box to confirm: the test split is used once.", 400
+        return _dashboard(
+            request, project, experiment, {"test_error": error}, status=status
+        )
+    try:
+        experiment_evaluate_test(
+            experiment=experiment, user=request.user, confirm=confirm == "again"
+        )
+    except TestSplitUsed as exc:
+        experiment.refresh_from_db()
         return _dashboard(
             request,
             project,
             experiment,
-            {"test_error": "Tick the box to confirm: the test split is used once."},
-            status=400,
+            {"test_error": f"{exc.message} Tick the box to look anyway."},
+            status=409,
         )
-    try:
-        experiment_evaluate_test(experiment=experiment, user=request.user)
     except ValidationError as exc:
         experiment.refresh_from_db()
         return _dashboard(

@@ -181,6 +181,47 @@ def test_it_walks_the_team_through_evaluation(ui, worker, two_trained, owner, pa
     assert "test" in second.metrics
     assert Job.objects.get(kind="evaluate_test").status == "succeeded"
     assert Experiment.objects.filter(test_evaluated_at__isnull=False).count() == 1
+    looks = page.locator("#test .test-looks")
+    expect(looks).to_contain_text("has been used 1 time, by #")
+    expect(looks).to_contain_text("(this one)")
+
+    # The other candidate on the same version: its test split is used already,
+    # so a look needs the second checkbox; without it, an inline message.
+    ui.goto(f"/projects/{project.slug}/experiments/{first.pk}/")
+    expect(looks).to_contain_text("The test split of version 2 has been used 1 time")
+    expect(looks.get_by_role("link", name=f"#{second.pk}")).to_have_attribute(
+        "href", f"/projects/{project.slug}/experiments/{second.pk}/#test"
+    )
+    page.locator("summary", has_text="Final evaluation on test").click()
+    again = page.get_by_label("I know the test split of version 2 was already used")
+    expect(again).not_to_be_checked()
+    expect(
+        page.get_by_label("I understand the test split is used once.")
+    ).to_have_count(0)
+    page.get_by_role("button", name="Evaluate on test now").click()
+    expect(page.locator("#test .error")).to_contain_text(
+        f"already used 1 time, by experiment #{second.pk}"
+    )
+    expect(page.locator("#test .error")).to_contain_text("Tick the box to look anyway.")
+    assert not Job.objects.filter(subject_id=first.pk, kind="evaluate_test").exists()
+    ui.shot("second look refused without the checkbox")
+    page.get_by_label("I know the test split of version 2 was already used").check()
+    page.get_by_role("button", name="Evaluate on test now").click()
+    expect(page.locator(".msg-success")).to_contain_text("Final evaluation on the")
+    expect(page.locator("#test .job")).to_have_count(0, timeout=JOB_TIMEOUT_MS)
+    expect(looks).to_contain_text("has been used 2 times")
+    ui.shot("dashboard after a confirmed second look")
+    first.refresh_from_db()
+    assert "test" in first.metrics
+
+    # The team view says it too, next to the leaderboard.
+    ui.goto(f"/projects/{project.slug}/steps/evaluation/")
+    ui.wait_for_charts("#leaderboard")
+    board = page.locator("#leaderboard .test-looks")
+    expect(board).to_have_count(1)
+    expect(board).to_contain_text("The test split of version 2 has been used 2 times")
+    expect(board.get_by_role("link")).to_have_count(2)
+    ui.shot("leaderboard with the test split use")
 
 
 def test_it_draws_the_analysis_charts_when_the_polled_section_arrives(

@@ -344,6 +344,60 @@ def test_it_runs_the_final_evaluation_on_test_once(
     assert Job.objects.filter(kind="evaluate_test").count() == 1
 
 
+def test_it_asks_to_confirm_a_second_look_at_the_versions_test_split(
+    client_for, owner, prepared_dataset, train, profile_jobs
+):
+    first = train(prepared_dataset, "logistic_regression")
+    second = first.baseline
+    client = client_for(owner)
+    page = unescape(client.get(_url(second)).text)
+    assert "The test split of version 2 has not been used yet." in page
+    assert 'value="once"' in page
+    with profile_jobs():
+        assert (
+            client.post(_url(first, "evaluate-test/"), {"confirm": "once"}).status_code
+            == 302
+        )
+
+    # The form the second dashboard showed before the first look: "once".
+    stale = client.post(_url(second, "evaluate-test/"), {"confirm": "once"})
+    unticked = client.post(_url(second, "evaluate-test/"))
+
+    for response in (stale, unticked):
+        assert response.status_code == 409
+        html = unescape(response.text)
+        assert (
+            "The test split of version 2 was already used 1 time, by experiment "
+            f"#{first.pk}" in html
+        )
+        assert "Tick the box to look anyway." in html
+        assert 'value="again"' in html and 'value="once"' not in html
+    assert not Job.objects.filter(subject_id=second.pk, kind="evaluate_test").exists()
+    second.refresh_from_db()
+    assert second.test_evaluated_at is None
+
+    with profile_jobs():
+        confirmed = client.post(_url(second, "evaluate-test/"), {"confirm": "again"})
+
+    assert confirmed.status_code == 302
+    event = AuditEvent.objects.get(
+        verb="experiment.test_evaluated", object_id=str(second.pk)
+    )
+    assert event.data["confirmed"] is True
+    assert event.data["earlier_experiments"] == [first.pk]
+    for experiment in (first, second):
+        html = unescape(client.get(_url(experiment)).text)
+        used = re.search(r'<p class="test-looks".*?</p>', html, re.S)[0]
+        assert "has been used <strong>2 times</strong>" in used
+        assert f'href="{_url(first)}#test"' in used
+        assert f'href="{_url(second)}#test"' in used
+        assert f"#{experiment.pk}</a> (this one)" in used
+        assert "Final evaluation on test…" not in html
+    assert Job.objects.get(subject_id=second.pk, kind="evaluate_test").status == (
+        "succeeded"
+    )
+
+
 def test_it_asks_to_confirm_the_test_evaluation(client_for, owner, trained):
     response = client_for(owner).post(_url(trained, "evaluate-test/"))
 

@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from projects.models import Experiment, ExperimentComment
+from projects.models import Experiment, ExperimentComment, TestLook
 from projects.services.datasets import dataset_upload
 from tests.helpers import write_csv
 from tests.views.evaluation_support import trained_copy
@@ -117,6 +117,41 @@ def test_it_shows_the_team_view_of_trained_experiments(
         "(baseline)" in label for label in _values(leaderboard["data"][0]["y"])
     ), "the baseline is on the leaderboard"
     assert leaderboard["layout"]["shapes"][0]["x0"] == project.success_threshold
+
+
+def test_it_counts_the_looks_at_each_versions_test_split_on_the_leaderboard(
+    client_for, owner, project, dataset, tmp_path
+):
+    used = _bulk(project, dataset, 3)
+    newer, _job = dataset_upload(
+        project=project,
+        user=owner,
+        path=write_csv(tmp_path / "newer.csv", rows=30),
+        filename="newer.csv",
+    )
+    _bulk(project, newer, 2, start=3)
+    TestLook.objects.create(dataset=dataset, experiment=used[0], by=owner)
+    TestLook.objects.create(
+        dataset=dataset, experiment=used[2], by=owner, confirmed=True
+    )
+
+    html = unescape(client_for(owner).get(_url(project)).text)
+
+    board = re.search(
+        r'<section class="card" id="leaderboard">.*?</section>', html, re.S
+    )[0]
+    lines = re.findall(
+        r'<p class="test-looks" data-test-looks="(\d+)">(.*?)</p>', board, re.S
+    )
+    assert [version for version, _text in lines] == ["2", "1"]
+    assert "The test split of version 2 has not been used yet." in lines[0][1]
+    assert "has been used <strong>2 times</strong>" in lines[1][1]
+    links = re.findall(r'href="([^"]+)"', lines[1][1])
+    assert links == [
+        f"/projects/{project.slug}/experiments/{used[0].pk}/#test",
+        f"/projects/{project.slug}/experiments/{used[2].pk}/#test",
+    ]
+    assert "olivia" in lines[1][1]
 
 
 @pytest.mark.parametrize("role", ["viewer", "scientist", "approver"])
