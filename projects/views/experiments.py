@@ -491,11 +491,11 @@ def experiment_test(
         looks = dataset_test_looks([experiment.dataset_id])[experiment.dataset_id]
         if looks and all(x.experiment_id != experiment.pk for x in looks):
             used = TestSplitUsed(experiment.dataset, looks).message
-            error, status = f"{used} Tick the box to look anyway.", 409
+            error = f"{used} Tick the box to look anyway."
         else:
-            error, status = "Tick the box to confirm: the test split is used once.", 400
+            error = "Tick the box to confirm: the test split is used once."
         return _dashboard(
-            request, project, experiment, {"test_error": error}, status=status
+            request, project, experiment, {"test_error": error}, status=400
         )
     try:
         experiment_evaluate_test(
@@ -508,7 +508,7 @@ def experiment_test(
             project,
             experiment,
             {"test_error": f"{exc.message} Tick the box to look anyway."},
-            status=409,
+            status=400,
         )
     except ValidationError as exc:
         experiment.refresh_from_db()

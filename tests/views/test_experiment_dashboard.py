@@ -364,7 +364,7 @@ def test_it_asks_to_confirm_a_second_look_at_the_versions_test_split(
     unticked = client.post(_url(second, "evaluate-test/"))
 
     for response in (stale, unticked):
-        assert response.status_code == 409
+        assert response.status_code == 400
         html = unescape(response.text)
         assert (
             "The test split of version 2 was already used 1 time, by experiment "
