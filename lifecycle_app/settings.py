@@ -45,16 +45,29 @@ def env_list(name: str, default: str = "") -> list[str]:
 PRODUCTION = env_bool("LIFECYCLE_PRODUCTION")
 TESTING = "pytest" in sys.modules or (len(sys.argv) > 1 and sys.argv[1] == "test")
 
+# Development defaults: production refuses them (copied from a README or a .env
+# example, they are known to everyone).
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me-0123456789-abcdefghijklmnop"  # noqa: S105
+DEV_MODEL_SIGNING_KEY = "dev-only-model-signing-key"
+
 if PRODUCTION:
     for required in ("SECRET_KEY", "ALLOWED_HOSTS", "MODEL_SIGNING_KEY"):
         if not os.environ.get(required):
             raise ImproperlyConfigured(f"{required} must be set in production mode")
+    for name, dev_default in (
+        ("SECRET_KEY", DEV_SECRET_KEY),
+        ("MODEL_SIGNING_KEY", DEV_MODEL_SIGNING_KEY),
+    ):
+        if os.environ[name].strip() == dev_default:
+            raise ImproperlyConfigured(
+                f"{name} is the development default, which everyone knows: set a "
+                "long random value in production mode (e.g. python -c 'import "
+                "secrets; print(secrets.token_urlsafe(50))')"
+            )
     SECRET_KEY = os.environ["SECRET_KEY"]
     DEBUG = False
 else:
-    SECRET_KEY = os.environ.get(
-        "SECRET_KEY", "dev-only-insecure-key-change-me-0123456789-abcdefghijklmnop"
-    )
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
     DEBUG = env_bool("DEBUG", default=False)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "*")
@@ -62,7 +75,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # Models are signed with their own key so that rotating SECRET_KEY does not orphan
 # them, and a leaked SECRET_KEY does not let anyone forge a model file.
-MODEL_SIGNING_KEY = os.environ.get("MODEL_SIGNING_KEY", "dev-only-model-signing-key")
+MODEL_SIGNING_KEY = os.environ.get("MODEL_SIGNING_KEY", DEV_MODEL_SIGNING_KEY)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

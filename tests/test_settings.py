@@ -50,3 +50,25 @@ def test_it_refuses_to_seed_demo_logins_in_production():
     result = _manage("seed_demo", env_overrides=PRODUCTION_ENV)
     assert result.returncode != 0
     assert "refuses to run in production mode" in result.stderr
+
+
+def test_it_refuses_the_development_secret_key_in_production():
+    from lifecycle_app.settings import DEV_SECRET_KEY
+
+    result = _manage(
+        "check", env_overrides={**PRODUCTION_ENV, "SECRET_KEY": DEV_SECRET_KEY}
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY is the development default" in result.stderr
+
+
+def test_it_refuses_the_development_model_signing_key_in_production():
+    from lifecycle_app.settings import DEV_MODEL_SIGNING_KEY
+
+    result = _manage(
+        "check",
+        env_overrides={**PRODUCTION_ENV, "MODEL_SIGNING_KEY": DEV_MODEL_SIGNING_KEY},
+    )
+    assert result.returncode != 0
+    assert "MODEL_SIGNING_KEY is the development default" in result.stderr
