@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -87,6 +88,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_rq",
     "django_htmx",
+    "axes",
     "ninja",
     "projects",
 ]
@@ -103,6 +105,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "projects.middleware.UploadTooLargeMiddleware",
+    # Last, as django-axes asks: turns a lockout into the login page's message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "lifecycle_app.urls"
@@ -154,7 +158,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out login before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "projects.security.LoginBackend",
+]
 LOGIN_URL = "login"
+
+# Where gunicorn listens (bin/run-all: --bind $HOST:$PORT). The seed_demo logins
+# work only on a loopback HOST outside production mode (projects/security.py).
+HOST = os.environ.get("HOST", "127.0.0.1")
+# Reverse proxies in front of the app that append to X-Forwarded-For. 0: the
+# client address is REMOTE_ADDR alone, and X-Forwarded-For is ignored.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Login lockout (django-axes): LOGIN_FAILURE_LIMIT failed logins for one username
+# from one address lock that pair for LOGIN_LOCKOUT_MINUTES; the right password is
+# refused meanwhile. `manage.py axes_reset_username NAME` unlocks early.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "projects.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "projects.views.accounts.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = not TESTING
+
+# API rate limits (django-ninja throttling): requests per token (or logged-in
+# user) and per client address for requests without one. "N/s", "N/min",
+# "N/hour", "N/day". Counted in Redis so that every gunicorn process shares them;
+# if Redis is down the limits are not applied (fail open, logged).
+API_RATE_USER = os.environ.get("API_RATE_USER", "600/min")
+API_RATE_ANON = os.environ.get("API_RATE_ANON", "120/min")
 LOGIN_REDIRECT_URL = "projects:list"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -234,6 +269,18 @@ RQ = {
     "WORKER_CLASS": "projects.worker.Worker",
 }
 RQ_SHOW_ADMIN_LINK = True
+
+CACHES = {
+    # Per process; the tuning page's small lookups.
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Shared by every process: the API's rate-limit counters.
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "lifecycle-throttle",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    },
+}
 
 # Jobs: the worker writes a heartbeat; the reconciler fails jobs whose heartbeat is
 # older than JOB_STALE_SECONDS ("worker lost").

@@ -2,10 +2,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from projects.models import Membership, Project, Role
+from projects.security import DEMO_GROUP, demo_logins_allowed
 from projects.services.datasets import dataset_upload
 from projects.services.jobs import QueueUnavailable
 from projects.services.projects import project_create
@@ -37,6 +39,10 @@ class Command(BaseCommand):
                 "seed_demo creates known logins; it refuses to run in production mode."
             )
         User = get_user_model()
+        # The app knows the demo users by this group: they may log in only on
+        # loopback (projects/security.py). A user whose password was changed
+        # from the demo one is not a demo login any more.
+        demo_group, _ = Group.objects.get_or_create(name=DEMO_GROUP)
         users = {}
         for username, _role, is_admin in DEMO_USERS:
             user, created = User.objects.get_or_create(
@@ -46,6 +52,10 @@ class Command(BaseCommand):
             if created:
                 user.set_password(password)
                 user.save()
+            if created or user.check_password(password):
+                user.groups.add(demo_group)
+            else:
+                user.groups.remove(demo_group)
             users[username] = user
 
         project = Project.objects.filter(slug="penguin-species").first()
@@ -95,3 +105,8 @@ class Command(BaseCommand):
                 else f"{role} of '{project.name}'"
             )
             self.stdout.write(f"  {username:<8} {what}")
+        if not demo_logins_allowed():
+            self.stdout.write(
+                f"These logins are REFUSED here: the app listens on {settings.HOST}, "
+                "not loopback. They work only with HOST=127.0.0.1."
+            )
