@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
+import threading
+import time
 
+from django.conf import settings
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as SchemaValidationError
 from ninja.security import HttpBearer, django_auth
+from ninja.throttling import SimpleRateThrottle
 
+from projects.security import client_ip, demo_logins_allowed, is_demo_user
 from projects.services.jobs import QueueUnavailable
 from projects.services.tokens import token_authenticate
 
@@ -22,9 +30,85 @@ class BearerToken(HttpBearer):
 
     def authenticate(self, request, token):
         user = token_authenticate(token)
-        if user is not None:
-            request.user = user
+        if user is None:
+            return None
+        if not demo_logins_allowed() and is_demo_user(user):
+            return None
+        request.user = user
+        # The rate limit counts per token, not per user.
+        request.api_token_key = hashlib.sha256(token.encode()).hexdigest()[:32]
         return user
+
+
+_throttle_outage_logged_at = 0.0
+
+
+class _SharedThrottle(threading.local, SimpleRateThrottle):
+    """ninja's sliding-window throttle on the shared "throttle" cache (Redis), with
+    the rate read from settings on each request and the client address from
+    projects.security. If the cache cannot be reached the request is let through
+    and the outage logged (at most once a minute): rate limits must not take the
+    API down with Redis. One instance serves every request, so its per-request
+    state (key, history) is per thread (threading.local)."""
+
+    cache = caches["throttle"]
+    setting = ""
+
+    def __init__(self) -> None:
+        self.rate = None
+
+    def get_ident(self, request):
+        return client_ip(request)
+
+    def allow_request(self, request) -> bool:
+        global _throttle_outage_logged_at
+        self.rate = getattr(settings, self.setting)
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        try:
+            return super().allow_request(request)
+        except Exception:
+            if time.monotonic() - _throttle_outage_logged_at > 60:
+                _throttle_outage_logged_at = time.monotonic()
+                logger.warning(
+                    "API rate limits not applied: their cache (Redis) does not answer",
+                    exc_info=True,
+                )
+            return True
+
+    def wait(self) -> float:
+        # ninja answers None when the window is full; say when its oldest hit ends.
+        if self.history:
+            return max(1.0, self.duration - (self.now - self.history[-1]))
+        return float(self.duration)
+
+
+class TokenRateThrottle(_SharedThrottle):
+    """API_RATE_USER per API token (or per user, for a browser session)."""
+
+    scope = "token"
+    setting = "API_RATE_USER"
+
+    def get_cache_key(self, request):
+        if getattr(request, "auth", None) is None:
+            return None
+        ident = getattr(request, "api_token_key", None) or f"user-{request.auth.pk}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class AddressRateThrottle(_SharedThrottle):
+    """API_RATE_ANON per client address, for requests without a valid token or
+    session (including those whose authentication failed)."""
+
+    scope = "anon"
+    setting = "API_RATE_ANON"
+
+    def get_cache_key(self, request):
+        if getattr(request, "auth", None) is not None:
+            return None
+        return self.cache_format % {
+            "scope": self.scope,
+            "ident": self.get_ident(request),
+        }
 
 
 api = NinjaAPI(
@@ -37,6 +121,7 @@ api = NinjaAPI(
         'Errors are JSON: `{"message": ..., "field": ...}`.'
     ),
     auth=[BearerToken(), django_auth],
+    throttle=[TokenRateThrottle(), AddressRateThrottle()],
     urls_namespace="api",
 )
 
@@ -80,8 +165,30 @@ def on_forbidden(request, exc):
     return _error(request, 403, str(exc) or "You may not do this.")
 
 
+def _too_many(request, wait: float | None):
+    seconds = math.ceil(wait) if wait else 60
+    response = _error(
+        request,
+        429,
+        f"Too many requests: this API's rate limit is reached. Retry in {seconds} s.",
+        retry_after=seconds,
+    )
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+@api.exception_handler(Throttled)
+def on_throttled(request, exc: Throttled):
+    return _too_many(request, exc.wait)
+
+
 @api.exception_handler(AuthenticationError)
 def on_unauthenticated(request, exc):
+    # Failed authentications count against the address's limit too, so that
+    # guessing tokens is rate limited.
+    throttle = AddressRateThrottle()
+    if not throttle.allow_request(request):
+        return _too_many(request, throttle.wait())
     return _error(
         request,
         401,

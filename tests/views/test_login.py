@@ -146,3 +146,19 @@ def test_it_keeps_other_users_logging_in_beyond_loopback(settings, password):
     Group.objects.get_or_create(name=DEMO_GROUP)
     user = UserFactory(username="nadia")
     assert _login(Client(), user.username, password).status_code == 302
+
+
+def test_it_refuses_a_demo_users_api_token_beyond_loopback(settings):
+    from django.contrib.auth import get_user_model
+
+    from projects.services.tokens import token_create
+
+    settings.HOST = "127.0.0.1"
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    _token, raw = token_create(
+        user=get_user_model().objects.get(username="sam"), name="t"
+    )
+    client = Client(headers={"Authorization": f"Bearer {raw}"})
+    assert client.get("/api/projects").status_code == 200
+    settings.HOST = "0.0.0.0"  # noqa: S104
+    assert client.get("/api/projects").status_code == 401
