@@ -24,12 +24,13 @@ MLFLOW_VENV := .venv-mlflow
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-stamp
 
 PORT ?= 8000
+HOST ?= 127.0.0.1
 REDIS_URL ?= redis://127.0.0.1:6390/0
-TEST_REDIS_URL ?= redis://127.0.0.1:6390/15
+TEST_REDIS_URL ?= redis://127.0.0.1:6391/15
 PYTEST_ARGS ?=
 NAME ?=
 
-export PORT REDIS_URL TEST_REDIS_URL PYTEST_ARGS
+export HOST PORT REDIS_URL TEST_REDIS_URL PYTEST_ARGS
 export DEBIAN_FRONTEND := noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONUNBUFFERED := 1
@@ -42,7 +43,7 @@ help: ## Show this help
 	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) \
 		| awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 	@echo
-	@echo "Variables: PORT=$(PORT) REDIS_URL=$(REDIS_URL)"
+	@echo "Variables: HOST=$(HOST) PORT=$(PORT) REDIS_URL=$(REDIS_URL)"
 	@echo "           TEST_REDIS_URL=$(TEST_REDIS_URL) PYTEST_ARGS='$(PYTEST_ARGS)' NAME=(bench name, e.g. b1)"
 	@echo "See docs/operations.md."
 

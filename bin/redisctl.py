@@ -4,14 +4,24 @@
 Used by the Makefile (``make redis``, ``make run``, ``make test``). Standard library
 only, so it works before the virtualenv exists.
 
-    bin/redisctl.py ping   URL   exit 0 if something answers PING at URL
-    bin/redisctl.py ensure URL   use what answers at URL, or start a private
+    bin/redisctl.py ping   URL            exit 0 if something answers PING at URL
+    bin/redisctl.py ensure URL [--user PID]
+                                 use what answers at URL, or start a private
                                  redis-server on URL's port; prints "existing"
                                  or "started" on stdout (messages go to stderr)
-    bin/redisctl.py stop   URL   stop the private redis-server on URL's port,
-                                 if this script started one (pidfile in var/redis)
+    bin/redisctl.py stop   URL [--user PID]
+                                 stop the private redis-server on URL's port, if
+                                 this script started one and nobody else uses it
     bin/redisctl.py stop-all     stop every private redis-server with a pidfile
-                                 in var/redis (used by `make clean`)
+                                 in var/redis that nobody uses (`make clean`)
+
+Ownership is reference counted across clones: `ensure --user PID` records PID
+(the caller, e.g. bin/run-all's or bin/test-all's shell) as a user of the port's
+server in $TMPDIR/lifecycle-redis/PORT/users/, whether it started the server or
+found it; `stop` drops its caller and stops the server only when no live user is
+left. So a `make test` that started the server cannot stop it under a `make run`
+that found it, and the other way round. `make run` and `make test` also use
+different ports by default (6390 and 6391).
 
 The private server keeps nothing on disk (--save "" --appendonly no), listens on
 127.0.0.1 only, and never touches a system Redis on another port.
@@ -25,6 +35,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -77,6 +88,35 @@ def pidfile(port: int) -> Path:
     return RUN_DIR / f"redis-{port}.pid"
 
 
+def shared_dir(port: int) -> Path:
+    """Machine-wide (every clone sees it): who uses the port's private server."""
+    base = os.environ.get("REDISCTL_SHARED_DIR") or tempfile.gettempdir()
+    return Path(base) / "lifecycle-redis" / str(port)
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def add_user(port: int, user: int) -> None:
+    users = shared_dir(port) / "users"
+    users.mkdir(parents=True, exist_ok=True)
+    (users / str(user)).touch()
+
+
+def live_users(port: int, drop: int | None = None) -> list[int]:
+    """The users of the port's server still running; forgets the others."""
+    users = shared_dir(port) / "users"
+    alive = []
+    for path in users.glob("*") if users.is_dir() else []:
+        pid = int(path.name) if path.name.isdigit() else 0
+        if pid == drop or pid <= 0 or not _alive(pid):
+            path.unlink(missing_ok=True)
+        else:
+            alive.append(pid)
+    return sorted(alive)
+
+
 def _read_pid(port: int, path: Path | None = None) -> int | None:
     try:
         pid = int((path or pidfile(port)).read_text().strip())
@@ -102,11 +142,13 @@ def install_redis_server() -> str:
     return path
 
 
-def ensure(url: str) -> str:
+def ensure(url: str, user: int | None = None) -> str:
+    host, port, _, password = parse(url)
+    if user is not None and host in LOCAL_HOSTS:
+        add_user(port, user)
     if ping(url):
         log(f"using the Redis that answers at {url}")
         return "existing"
-    host, port, _, password = parse(url)
     if host not in LOCAL_HOSTS:
         sys.exit(f"redisctl: nothing answers at {url}, not local: not starting")
     if password:
@@ -140,6 +182,13 @@ def ensure(url: str) -> str:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if ping(url):
+            # Whichever clone is the last user stops it, so say where it is.
+            shared_dir(port).mkdir(parents=True, exist_ok=True)
+            (shared_dir(port) / "server.pid").write_text(
+                pidfile(port).read_text() if pidfile(port).exists() else ""
+            )
+            # 0: started by hand (`make redis`), stopped only by hand.
+            (shared_dir(port) / "starter").write_text(str(user or 0))
             return "started"
         time.sleep(0.1)
     tail = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else ""
@@ -149,12 +198,26 @@ def ensure(url: str) -> str:
     )
 
 
-def stop(url: str) -> None:
+def stop(url: str, user: int | None = None) -> None:
     _, port, _, _ = parse(url)
+    others = live_users(port, drop=user)
+    if others:
+        log(
+            f"leaving the redis-server on port {port} running: still used by "
+            f"pid {', '.join(map(str, others))}"
+        )
+        return
+    starter = shared_dir(port) / "starter"
+    if user is not None and starter.exists() and starter.read_text().strip() == "0":
+        log(f"leaving the redis-server on port {port} running: `make redis` started it")
+        return
     pid = _read_pid(port)
     if pid is None:
         # A server started by hand as `--pidfile var/redis/redis.pid`.
         pid = _read_pid(port, RUN_DIR / "redis.pid")
+    if pid is None:
+        # Started by another clone that is gone: its last user stops it.
+        pid = _read_pid(port, shared_dir(port) / "server.pid")
     if pid is None:
         log(f"no private redis-server of ours on port {port}")
         return
@@ -166,6 +229,8 @@ def stop(url: str) -> None:
     if Path(f"/proc/{pid}").exists():
         os.kill(pid, signal.SIGKILL)
     pidfile(port).unlink(missing_ok=True)
+    (shared_dir(port) / "server.pid").unlink(missing_ok=True)
+    starter.unlink(missing_ok=True)
 
 
 def stop_all() -> None:
@@ -186,6 +251,10 @@ def main(argv: list[str]) -> int:
     if argv == ["stop-all"]:
         stop_all()
         return 0
+    user = None
+    if len(argv) == 4 and argv[2] == "--user" and argv[3].isdigit():
+        user = int(argv[3])
+        argv = argv[:2]
     if len(argv) != 2 or argv[0] not in ("ping", "ensure", "stop"):
         print(__doc__, file=sys.stderr)
         return 2
@@ -193,9 +262,9 @@ def main(argv: list[str]) -> int:
     if action == "ping":
         return 0 if ping(url) else 1
     if action == "ensure":
-        print(ensure(url), flush=True)
+        print(ensure(url, user), flush=True)
         return 0
-    stop(url)
+    stop(url, user)
     return 0
 
 

@@ -254,7 +254,7 @@ def _redis_url_with_timeouts(url: str) -> str:
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6390/0")
 if TESTING:
     # Tests use a database index of their own and refuse a non-empty one.
-    REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6390/15")
+    REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6391/15")
 _QUEUE_URL = _redis_url_with_timeouts(REDIS_URL)
 RQ_QUEUES = {
     "default": {"URL": _QUEUE_URL, "DEFAULT_TIMEOUT": 60 * 60},
@@ -314,5 +314,7 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "rq.worker": {"level": "WARNING" if TESTING else "INFO"},
+        # Its start-up banner would land in seed_demo's output (bin/run-all).
+        "axes.apps": {"level": "WARNING"},
     },
 }

@@ -66,12 +66,13 @@ class _SharedThrottle(threading.local, SimpleRateThrottle):
         self.num_requests, self.duration = self.parse_rate(self.rate)
         try:
             return super().allow_request(request)
-        except Exception:
+        except Exception as exc:
             if time.monotonic() - _throttle_outage_logged_at > 60:
                 _throttle_outage_logged_at = time.monotonic()
                 logger.warning(
-                    "API rate limits not applied: their cache (Redis) does not answer",
-                    exc_info=True,
+                    "API rate limits not applied: their cache (Redis) does not "
+                    "answer (%s)",
+                    exc,
                 )
             return True
 
