@@ -18,7 +18,7 @@ from ninja.errors import ValidationError as SchemaValidationError
 from ninja.security import HttpBearer, django_auth
 from ninja.throttling import SimpleRateThrottle
 
-from projects.security import client_ip, demo_logins_allowed, is_demo_user
+from projects.security import client_ip, demo_login_allowed_for, is_demo_user
 from projects.services.jobs import QueueUnavailable
 from projects.services.tokens import token_authenticate
 
@@ -32,7 +32,7 @@ class BearerToken(HttpBearer):
         user = token_authenticate(token)
         if user is None:
             return None
-        if not demo_logins_allowed() and is_demo_user(user):
+        if not demo_login_allowed_for(request) and is_demo_user(user):
             return None
         request.user = user
         # The rate limit counts per token, not per user.

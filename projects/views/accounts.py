@@ -22,7 +22,8 @@ class LoginForm(AuthenticationForm):
     """Django's login form, saying why a seed_demo login is refused."""
 
     def clean(self):
-        if is_refused_demo_username(self.cleaned_data.get("username", "")):
+        username = self.cleaned_data.get("username", "")
+        if is_refused_demo_username(username, self.request):
             raise forms.ValidationError(demo_refused_message(), code="demo_refused")
         return super().clean()
 

@@ -120,6 +120,15 @@ def test_it_refuses_demo_logins_when_the_app_listens_beyond_loopback(settings, h
     assert not response.wsgi_request.user.is_authenticated
 
 
+def test_it_refuses_demo_logins_from_another_machine(settings):
+    """gunicorn started by hand on 0.0.0.0 without HOST: the client decides."""
+    settings.HOST = "127.0.0.1"
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    response = _login(Client(REMOTE_ADDR="192.0.2.44"), "admin", "lifecycle-demo")
+    assert not response.wsgi_request.user.is_authenticated
+    assert "Demo logins from seed_demo work only" in response.content.decode()
+
+
 def test_it_refuses_demo_logins_in_production_mode(settings):
     settings.HOST = "127.0.0.1"
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
