@@ -139,3 +139,33 @@ def test_it_starts_a_worker_while_redis_is_down_and_works_once_it_is_back(
     )
     wait_for(lambda: status_of(job) == "succeeded", timeout=120, interval=0.2)
     assert worker.poll() is None
+
+
+def test_it_keeps_a_worker_that_lost_redis_in_the_middle_of_a_job(
+    private_redis, start_worker
+):
+    """RQ's own loop quits when Redis goes away outside its wait for a job (here:
+    the bookkeeping after a job); our Worker waits and starts over."""
+    from redis import Redis
+    from rq import Queue
+
+    def queue() -> Queue:
+        return Queue("default", connection=Redis.from_url(private_redis.url))
+
+    worker = start_worker()
+    started = queue().enqueue("time.sleep", 4)
+    wait_for(lambda: started.get_status() == "started", timeout=90, interval=0.1)
+    private_redis.stop()
+    wait_for(lambda: "Redis does not answer" in _log(worker), timeout=60, interval=0.2)
+    assert worker.poll() is None, _log(worker)
+
+    private_redis.start()
+    wait_for(
+        lambda: "Redis answers again, back to work" in _log(worker),
+        timeout=90,
+        interval=0.2,
+    )
+    job = queue().enqueue("builtins.len", [1, 2, 3])
+    wait_for(lambda: job.get_status() == "finished", timeout=90, interval=0.2)
+    assert job.return_value() == 3
+    assert worker.poll() is None
