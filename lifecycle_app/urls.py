@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from projects.api import api
+from projects.api import api, not_found
 from projects.views import accounts
 
 admin.site.site_header = "Lifecycle administration"
@@ -18,6 +18,10 @@ urlpatterns = [
         name="token_revoke",
     ),
     path("admin/", admin.site.urls),
+    # Whatever under /api/ no operation matches (the bare /api/ included, which
+    # django-ninja would answer with an HTML 404) answers 404 in JSON.
+    re_path(r"^api/$", not_found),
     path("api/", api.urls),
+    re_path(r"^api/", not_found),
     path("", include("projects.urls")),
 ]

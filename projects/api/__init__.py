@@ -132,6 +132,12 @@ def _error(request, status: int, message: str, field: str | None = None, **extra
     return api.create_response(request, body, status=status)
 
 
+def not_found(request, *args, **kwargs):
+    """Any /api/ URL no operation matches (an unknown path, or an id that is not
+    one: /api/datasets/abc, /api/jobs/not-a-uuid): JSON, not Django's HTML page."""
+    return _error(request, 404, f"No API operation at {request.path}; see /api/docs.")
+
+
 @api.exception_handler(ValidationError)
 def on_validation_error(request, exc: ValidationError):
     if hasattr(exc, "error_dict"):

@@ -6,6 +6,7 @@ from ninja.files import UploadedFile
 
 from projects.access import get_dataset_for, get_project_for
 from projects.api.experiments import test_looks_out
+from projects.api.responses import reads, writes
 from projects.api.schemas import (
     DatasetCreated,
     DatasetOut,
@@ -46,7 +47,9 @@ def _summary(dataset: Dataset) -> dict:
     }
 
 
-@router.post("/projects/{int:project_id}/datasets", response={202: DatasetCreated})
+@router.post(
+    "/projects/{int:project_id}/datasets", response=writes({202: DatasetCreated}, 503)
+)
 def upload_dataset(request, project_id: int, file: UploadedFile = File(...)):
     """Upload a new version (multipart field ``file``); profiling starts as a job."""
     project = get_project_for(request.user, project_id, need=Role.SCIENTIST)
@@ -71,13 +74,15 @@ def upload_dataset(request, project_id: int, file: UploadedFile = File(...)):
     )
 
 
-@router.get("/projects/{int:project_id}/datasets", response=list[DatasetSummary])
+@router.get(
+    "/projects/{int:project_id}/datasets", response=reads({200: list[DatasetSummary]})
+)
 def list_datasets(request, project_id: int):
     project = get_project_for(request.user, project_id, need=Role.VIEWER)
     return [_summary(d) for d in dataset_versions(project)]
 
 
-@router.get("/datasets/{int:dataset_id}", response=DatasetOut)
+@router.get("/datasets/{int:dataset_id}", response=reads({200: DatasetOut}))
 def get_dataset(request, dataset_id: int):
     dataset = get_dataset_for(request.user, dataset_id, need=Role.VIEWER)
     profile = dataset.profile or {}
@@ -112,21 +117,23 @@ def _split_out(split: dict | None) -> dict | None:
     return {**counts, **split}
 
 
-@router.get("/datasets/{int:dataset_id}/suggested-recipe", response=dict)
+@router.get("/datasets/{int:dataset_id}/suggested-recipe", response=reads({200: dict}))
 def suggested_recipe(request, dataset_id: int):
     """The cleaning recipe proposed from this version's profile."""
     dataset = get_dataset_for(request.user, dataset_id, need=Role.VIEWER)
     return dataset_suggested_recipe(dataset=dataset)
 
 
-@router.post("/datasets/{int:dataset_id}/preview", response=dict)
+@router.post("/datasets/{int:dataset_id}/preview", response=writes({200: dict}))
 def preview(request, dataset_id: int, payload: PreviewIn):
     """Apply a recipe to the first rows, synchronously: before/after per step."""
     dataset = get_dataset_for(request.user, dataset_id, need=Role.SCIENTIST)
     return dataset_preview(dataset=dataset, recipe=payload.recipe)
 
 
-@router.post("/datasets/{int:dataset_id}/prepare", response={202: PrepareOut})
+@router.post(
+    "/datasets/{int:dataset_id}/prepare", response=writes({202: PrepareOut}, 503)
+)
 def prepare(request, dataset_id: int, payload: PrepareIn):
     """Clean (the suggested recipe when none is given), split and store a new
     version as a job."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -10,8 +10,11 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import StrictBool
 
 from projects.access import get_dataset_for, get_experiment_for, get_project_for
+from projects.api.responses import reads, writes
+from projects.api.schemas import AlgorithmLiteral, BodyIn, TestSplitUsedOut
 from projects.models import Experiment, Role
 from projects.selectors import (
+    EXPERIMENT_ORDERINGS,
     experiment_comments,
     experiment_jobs,
     experiment_vs_baseline,
@@ -32,18 +35,25 @@ router = Router(tags=["experiments"])
 MAX_PER_PAGE = 200
 
 
-class ExperimentIn(Schema):
+class ExperimentIn(BodyIn):
     dataset_id: int
-    algorithm: str
+    algorithm: AlgorithmLiteral
     params: dict[str, Any] | None = None
     features: dict[str, Any] | None = None
     name: str = Field("", max_length=120)
-    cv_folds: int = 5
-    random_state: int = 0
+    # 0 (no cross-validation) or 2-20 folds.
+    cv_folds: int = Field(5, ge=0, le=20, json_schema_extra={"not": {"const": 1}})
+    random_state: int = Field(0, ge=0, le=2**32 - 1)
+
+
+# "score" (best first), ..., or any of them prefixed "-" to reverse.
+OrderingLiteral = Literal[
+    tuple(f"{sign}{key}" for key in EXPERIMENT_ORDERINGS for sign in ("", "-"))
+]
 
 
 class ExperimentFilters(Schema):
-    ordering: str = "score"
+    ordering: OrderingLiteral = "score"
     algorithm: str | None = None
     status: str | None = None
     dataset_id: int | None = None
@@ -53,17 +63,17 @@ class ExperimentFilters(Schema):
     per_page: int = Field(50, ge=1, le=MAX_PER_PAGE)
 
 
-class ThresholdIn(Schema):
-    threshold: float
+class ThresholdIn(BodyIn):
+    threshold: float = Field(..., ge=0, le=1)
 
 
-class EvaluateTestIn(Schema):
+class EvaluateTestIn(BodyIn):
     # Needed when another experiment already looked at the version's test split.
     confirm: StrictBool = False
 
 
-class CommentIn(Schema):
-    body: str
+class CommentIn(BodyIn):
+    body: str = Field(..., min_length=1, max_length=5000, pattern=r"\S")
 
 
 def _job(job) -> dict | None:
@@ -143,7 +153,7 @@ def experiment_detail(experiment: Experiment) -> dict:
     }
 
 
-@router.get("/projects/{int:project_id}/catalog", response=dict)
+@router.get("/projects/{int:project_id}/catalog", response=reads({200: dict}))
 def catalog(request, project_id: int, dataset_id: int | None = None):
     """Algorithms for the project's task: defaults, parameter schemas, when they
     fit; with ``dataset_id``, a suggested short list for that version."""
@@ -158,7 +168,9 @@ def catalog(request, project_id: int, dataset_id: int | None = None):
     return project_catalog(project=project, dataset=dataset)
 
 
-@router.post("/projects/{int:project_id}/experiments", response={202: dict})
+@router.post(
+    "/projects/{int:project_id}/experiments", response=writes({202: dict}, 503)
+)
 def create_experiment(request, project_id: int, payload: ExperimentIn):
     """Train a candidate on a prepared version (and its baseline, if missing)."""
     project = get_project_for(request.user, project_id, need=Role.SCIENTIST)
@@ -184,7 +196,7 @@ def create_experiment(request, project_id: int, payload: ExperimentIn):
     )
 
 
-@router.get("/projects/{int:project_id}/experiments", response=dict)
+@router.get("/projects/{int:project_id}/experiments", response=reads({200: dict}))
 def list_experiments(request, project_id: int, filters: Query[ExperimentFilters]):
     """The experiments table / leaderboard: filtered, ordered, paginated.
 
@@ -216,14 +228,14 @@ def list_experiments(request, project_id: int, filters: Query[ExperimentFilters]
     }
 
 
-@router.get("/experiments/{int:experiment_id}", response=dict)
+@router.get("/experiments/{int:experiment_id}", response=reads({200: dict}))
 def get_experiment(request, experiment_id: int):
     """Metrics (cv, train, validation, test once evaluated), baseline, timings."""
     experiment = get_experiment_for(request.user, experiment_id, need=Role.VIEWER)
     return experiment_detail(experiment)
 
 
-@router.get("/experiments/{int:experiment_id}/evaluation", response=dict)
+@router.get("/experiments/{int:experiment_id}/evaluation", response=reads({200: dict}))
 def get_evaluation(request, experiment_id: int):
     """The dashboard data (aggregated curves and tables; never raw rows)."""
     experiment = get_experiment_for(request.user, experiment_id, need=Role.VIEWER)
@@ -233,7 +245,7 @@ def get_evaluation(request, experiment_id: int):
     }
 
 
-@router.post("/experiments/{int:experiment_id}/cancel", response=dict)
+@router.post("/experiments/{int:experiment_id}/cancel", response=writes({200: dict}))
 def cancel_experiment(request, experiment_id: int):
     experiment = get_experiment_for(request.user, experiment_id, need=Role.SCIENTIST)
     experiment = experiment_cancel(experiment=experiment, user=request.user)
@@ -253,7 +265,7 @@ def test_looks_out(looks) -> list[dict]:
 
 @router.post(
     "/experiments/{int:experiment_id}/evaluate-test",
-    response={202: dict, 400: dict, 409: dict},
+    response={**writes({202: dict}, 503), 409: TestSplitUsedOut},
 )
 def evaluate_test(request, experiment_id: int, payload: EvaluateTestIn | None = None):
     """The final evaluation on the test split: once per experiment, audited.
@@ -284,7 +296,7 @@ def evaluate_test(request, experiment_id: int, payload: EvaluateTestIn | None = 
     )
 
 
-@router.post("/experiments/{int:experiment_id}/threshold", response=dict)
+@router.post("/experiments/{int:experiment_id}/threshold", response=writes({200: dict}))
 def set_threshold(request, experiment_id: int, payload: ThresholdIn):
     """Save the decision threshold of a binary classifier; answers its metrics."""
     experiment = get_experiment_for(request.user, experiment_id, need=Role.SCIENTIST)
@@ -302,13 +314,15 @@ def _comment(comment) -> dict:
     }
 
 
-@router.get("/experiments/{int:experiment_id}/comments", response=list[dict])
+@router.get(
+    "/experiments/{int:experiment_id}/comments", response=reads({200: list[dict]})
+)
 def list_comments(request, experiment_id: int):
     experiment = get_experiment_for(request.user, experiment_id, need=Role.VIEWER)
     return [_comment(c) for c in experiment_comments(experiment)]
 
 
-@router.post("/experiments/{int:experiment_id}/comments", response={201: dict})
+@router.post("/experiments/{int:experiment_id}/comments", response=writes({201: dict}))
 def add_comment(request, experiment_id: int, payload: CommentIn):
     """Any member may comment, viewers included."""
     experiment = get_experiment_for(request.user, experiment_id, need=Role.VIEWER)

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 from django.db import DatabaseError, connection
-from ninja import Router, Status
+from ninja import Router, Schema, Status
 
 from projects.services.jobs import queue_available
 
 router = Router(tags=["health"])
 
 
-@router.get("/health", auth=None)
+class HealthOut(Schema):
+    status: str
+    database: str
+    queue: str
+
+
+@router.get("/health", auth=None, response={200: HealthOut, 503: HealthOut})
 def health(request):
     """Liveness and dependencies: the database must answer, the queue may not."""
     try:

@@ -5,6 +5,7 @@ from uuid import UUID
 from ninja import Router, Status
 
 from projects.access import get_job_for
+from projects.api.responses import reads, writes
 from projects.api.schemas import JobOut
 from projects.models import Role
 from projects.services.jobs import job_cancel, job_retry
@@ -12,18 +13,18 @@ from projects.services.jobs import job_cancel, job_retry
 router = Router(tags=["jobs"])
 
 
-@router.get("/jobs/{uuid:job_id}", response=JobOut)
+@router.get("/jobs/{uuid:job_id}", response=reads({200: JobOut}))
 def get_job(request, job_id: UUID):
     return get_job_for(request.user, job_id, need=Role.VIEWER)
 
 
-@router.post("/jobs/{uuid:job_id}/cancel", response=JobOut)
+@router.post("/jobs/{uuid:job_id}/cancel", response=writes({200: JobOut}))
 def cancel_job(request, job_id: UUID):
     job = get_job_for(request.user, job_id, need=Role.SCIENTIST)
     return job_cancel(job=job, user=request.user)
 
 
-@router.post("/jobs/{uuid:job_id}/retry", response={202: JobOut, 409: dict})
+@router.post("/jobs/{uuid:job_id}/retry", response=writes({202: JobOut}, 409, 503))
 def retry_job(request, job_id: UUID):
     job = get_job_for(request.user, job_id, need=Role.SCIENTIST)
     if job.is_active:

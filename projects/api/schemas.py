@@ -5,8 +5,56 @@ from typing import Literal
 from uuid import UUID
 
 from ninja import Field, Schema
+from pydantic import ConfigDict
+
+from projects.api.responses import ErrorOut
+from projects.ml.catalog import CATALOG
+from projects.ml.metrics import BY_TASK
+from projects.models import METRIC_RANGES
 
 TaskTypeLiteral = Literal["classification", "regression", "clustering"]
+# Every metric and algorithm of any task (which fit a task: METRIC_FITS_TASK, and
+# GET /api/projects/{id}/catalog for algorithms).
+MetricLiteral = Literal[tuple(m for metrics in BY_TASK.values() for m in metrics)]
+AlgorithmLiteral = Literal[tuple(dict.fromkeys(k for t in CATALOG.values() for k in t))]
+
+
+def _when(field: str, value: str, then: dict) -> dict:
+    return {
+        "if": {"properties": {field: {"const": value}}, "required": [field]},
+        "then": {"properties": then},
+    }
+
+
+def _bounds(low: float | None, high: float | None) -> dict:
+    return {
+        **({"minimum": low} if low is not None else {}),
+        **({"maximum": high} if high is not None else {}),
+    }
+
+
+# In the document: the primary metric must fit the task type, and the success
+# threshold lie in the metric's range (Project.clean checks both).
+METRIC_FITS_TASK = {
+    "allOf": [
+        *(
+            _when("task_type", task, {"primary_metric": {"enum": list(metrics)}})
+            for task, metrics in BY_TASK.items()
+        ),
+        *(
+            _when("primary_metric", metric, {"success_threshold": _bounds(*bounds)})
+            for metric, bounds in METRIC_RANGES.items()
+            if bounds != (None, None)
+        ),
+    ]
+}
+
+
+class BodyIn(Schema):
+    """A JSON request body: values are taken as the document types them (no
+    ``true`` for a number, no ``"5"`` for an integer)."""
+
+    model_config = ConfigDict(strict=True)
 
 
 class JobOut(Schema):
@@ -26,26 +74,30 @@ class JobRef(Schema):
     status: str
 
 
-class ProjectIn(Schema):
+class ProjectIn(BodyIn):
+    model_config = ConfigDict(strict=True, json_schema_extra=METRIC_FITS_TASK)
+
     name: str = Field(..., min_length=1, max_length=120)
     task_type: TaskTypeLiteral
-    primary_metric: str = Field(..., min_length=1, max_length=40)
+    primary_metric: MetricLiteral
     success_threshold: float | None = None
     description: str = ""
     business_goal: str = ""
     latency_budget_ms: int | None = Field(None, ge=1, le=600_000)
 
 
-class ProjectPatch(Schema):
-    name: str | None = Field(None, min_length=1, max_length=120)
-    task_type: TaskTypeLiteral | None = None
-    primary_metric: str | None = Field(None, min_length=1, max_length=40)
+class ProjectPatch(BodyIn):
+    # Optional, and null only where null means "none" (no threshold, no
+    # budget): a project always has a name, a task, a metric, texts and columns.
+    name: str = Field(None, min_length=1, max_length=120)
+    task_type: TaskTypeLiteral = None
+    primary_metric: MetricLiteral = None
     success_threshold: float | None = None
-    description: str | None = None
-    business_goal: str | None = None
+    description: str = None
+    business_goal: str = None
     latency_budget_ms: int | None = Field(None, ge=1, le=600_000)
-    target_column: str | None = Field(None, max_length=255)
-    sensitive_columns: list[str] | None = None
+    target_column: str = Field(None, max_length=255)
+    sensitive_columns: list[str] = None
 
 
 class ProjectOut(Schema):
@@ -96,6 +148,12 @@ class TestLookOut(Schema):
     by: str | None
 
 
+class TestSplitUsedOut(ErrorOut):
+    """409 of a second look at a version's test split without ``confirm``."""
+
+    test_looks: list[TestLookOut]
+
+
 class DatasetOut(DatasetSummary):
     columns: list[dict]
     warnings: list[dict]
@@ -109,11 +167,11 @@ class DatasetOut(DatasetSummary):
     test_looks: list[TestLookOut]
 
 
-class PreviewIn(Schema):
+class PreviewIn(BodyIn):
     recipe: dict
 
 
-class PrepareIn(Schema):
+class PrepareIn(BodyIn):
     recipe: dict | None = None
     split: dict
 

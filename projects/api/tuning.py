@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Status
 
 from projects.access import (
     get_dataset_for,
@@ -13,11 +13,15 @@ from projects.access import (
     get_project_for,
     get_study_for,
 )
+from projects.api.responses import reads, writes
+from projects.api.schemas import AlgorithmLiteral, BodyIn
 from projects.ml.errors import SpecError
 from projects.ml.tuning import STRATEGIES, default_search_space
 from projects.models import Role, Study
 from projects.selectors import studies_of, study_trials
 from projects.services.tuning import (
+    MAX_TIME_BUDGET_S,
+    MAX_TRIALS,
     study_cancel,
     study_check_progress,
     study_create,
@@ -27,17 +31,18 @@ from projects.services.tuning import (
 router = Router(tags=["tuning"])
 
 
-class StudyIn(Schema):
+class StudyIn(BodyIn):
     dataset_id: int
-    algorithm: str
-    strategy: str
-    max_trials: int | None = None
-    time_budget_s: int | None = None
+    algorithm: AlgorithmLiteral
+    strategy: Literal[STRATEGIES]
+    # A budget: trials, seconds, or both.
+    max_trials: int | None = Field(None, ge=1, le=MAX_TRIALS)
+    time_budget_s: int | None = Field(None, ge=10, le=MAX_TIME_BUDGET_S)
     search_space: dict[str, Any] | None = None
     features: dict[str, Any] | None = None
-    cv_folds: int = 5
-    random_state: int = 0
-    parallelism: int | None = None
+    cv_folds: int = Field(5, ge=2, le=20)
+    random_state: int = Field(0, ge=0, le=2**32 - 1)
+    parallelism: int | None = Field(None, ge=1, le=32)
     experiment_id: int | None = None
 
 
@@ -95,8 +100,8 @@ def study_detail(study: Study) -> dict:
     }
 
 
-@router.get("/projects/{int:project_id}/search-space", response=dict)
-def search_space(request, project_id: int, algorithm: str):
+@router.get("/projects/{int:project_id}/search-space", response=reads({200: dict}))
+def search_space(request, project_id: int, algorithm: AlgorithmLiteral):
     """The proposed search space of an algorithm (edit it and send it back)."""
     project = get_project_for(request.user, project_id, need=Role.VIEWER)
     try:
@@ -110,7 +115,7 @@ def search_space(request, project_id: int, algorithm: str):
     }
 
 
-@router.post("/projects/{int:project_id}/studies", response={202: dict})
+@router.post("/projects/{int:project_id}/studies", response=writes({202: dict}, 503))
 def create_study(request, project_id: int, payload: StudyIn):
     """Start a study: trials run as jobs on every worker of the training queue."""
     project = get_project_for(request.user, project_id, need=Role.SCIENTIST)
@@ -150,13 +155,13 @@ def create_study(request, project_id: int, payload: StudyIn):
     )
 
 
-@router.get("/projects/{int:project_id}/studies", response=list[dict])
+@router.get("/projects/{int:project_id}/studies", response=reads({200: list[dict]}))
 def list_studies(request, project_id: int):
     project = get_project_for(request.user, project_id, need=Role.VIEWER)
     return [study_summary(s) for s in studies_of(project)]
 
 
-@router.get("/studies/{int:study_id}", response=dict)
+@router.get("/studies/{int:study_id}", response=reads({200: dict}))
 def get_study(request, study_id: int):
     """Status, every trial (parameters, score, status, seconds), the best, and
     parameter importance once at least 5 trials finished."""
@@ -164,7 +169,7 @@ def get_study(request, study_id: int):
     return study_detail(study)
 
 
-@router.post("/studies/{int:study_id}/cancel", response=dict)
+@router.post("/studies/{int:study_id}/cancel", response=writes({200: dict}))
 def cancel_study(request, study_id: int):
     """Stop a study; finished trials and the best result are kept."""
     study = get_study_for(request.user, study_id, need=Role.SCIENTIST)

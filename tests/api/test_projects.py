@@ -192,7 +192,8 @@ def test_it_refuses_a_threshold_that_no_longer_fits(api_as, project):
 
 def test_it_refuses_to_clear_a_required_field(api_as, project):
     response = _patch(api_as("owner"), project, {"primary_metric": None})
-    assert response.status_code == 400
+    # The document says the field is never null: a schema error.
+    assert response.status_code == 422
     assert response.json()["field"] == "primary_metric"
 
 
