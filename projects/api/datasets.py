@@ -48,7 +48,8 @@ def _summary(dataset: Dataset) -> dict:
 
 
 @router.post(
-    "/projects/{int:project_id}/datasets", response=writes({202: DatasetCreated}, 503)
+    "/projects/{int:project_id}/datasets",
+    response=writes({202: DatasetCreated}, 413, 503),
 )
 def upload_dataset(request, project_id: int, file: UploadedFile = File(...)):
     """Upload a new version (multipart field ``file``); profiling starts as a job."""

@@ -11,7 +11,7 @@ from pydantic import StrictBool
 
 from projects.access import get_dataset_for, get_experiment_for, get_project_for
 from projects.api.responses import reads, writes
-from projects.api.schemas import AlgorithmLiteral, BodyIn, TestSplitUsedOut
+from projects.api.schemas import AlgorithmLiteral, BodyIn, Id, Int, TestSplitUsedOut
 from projects.models import Experiment, Role
 from projects.selectors import (
     EXPERIMENT_ORDERINGS,
@@ -36,14 +36,14 @@ MAX_PER_PAGE = 200
 
 
 class ExperimentIn(BodyIn):
-    dataset_id: int
+    dataset_id: Id
     algorithm: AlgorithmLiteral
     params: dict[str, Any] | None = None
     features: dict[str, Any] | None = None
     name: str = Field("", max_length=120)
     # 0 (no cross-validation) or 2-20 folds.
-    cv_folds: int = Field(5, ge=0, le=20, json_schema_extra={"not": {"const": 1}})
-    random_state: int = Field(0, ge=0, le=2**32 - 1)
+    cv_folds: Int(0, 20) = Field(5, json_schema_extra={"not": {"const": 1}})
+    random_state: Int(0, 2**32 - 1) = 0
 
 
 # "score" (best first), ..., or any of them prefixed "-" to reverse.

@@ -4,7 +4,7 @@ from ninja import Router, Schema
 
 from projects.access import get_dataset_for, get_project_for
 from projects.api.responses import reads, writes
-from projects.api.schemas import BodyIn
+from projects.api.schemas import BodyIn, Id
 from projects.models import Role
 from projects.services.features import (
     dataset_features_preview,
@@ -20,7 +20,7 @@ class FeaturesPreviewIn(BodyIn):
 
 
 class FeatureSpecIn(BodyIn):
-    dataset_id: int
+    dataset_id: Id
     spec: dict
 
 

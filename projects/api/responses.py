@@ -30,6 +30,7 @@ ERRORS = {
     "token is missing).",
     404: "No such object, or it belongs to a project you are not a member of.",
     409: "The object's state forbids this now (e.g. the job is still active).",
+    413: "The upload is larger than the configured limit (UPLOAD_MAX_BYTES).",
     422: "The request does not match this document (a field is missing, has the "
     "wrong type or lies out of range).",
     429: "Too many requests: wait for `Retry-After` seconds.",

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from ninja import Field, Schema
-from pydantic import ConfigDict
+from pydantic import BeforeValidator, ConfigDict
 
 from projects.api.responses import ErrorOut
 from projects.ml.catalog import CATALOG
@@ -50,6 +50,23 @@ METRIC_FITS_TASK = {
 }
 
 
+def _whole(value):
+    # JSON Schema's "integer" includes 5.0; strict pydantic would refuse it.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def Int(ge: int, le: int):
+    """An integer of a JSON body in [ge, le] (bodies are strict: no "5", no
+    true). The bounds go before the validator, or the document loses them."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_whole)]
+
+
+# The id of a stored object: a database key.
+Id = Int(1, 2**63 - 1)
+
+
 class BodyIn(Schema):
     """A JSON request body: values are taken as the document types them (no
     ``true`` for a number, no ``"5"`` for an integer)."""
@@ -83,7 +100,7 @@ class ProjectIn(BodyIn):
     success_threshold: float | None = None
     description: str = ""
     business_goal: str = ""
-    latency_budget_ms: int | None = Field(None, ge=1, le=600_000)
+    latency_budget_ms: Int(1, 600_000) | None = None
 
 
 class ProjectPatch(BodyIn):
@@ -95,7 +112,7 @@ class ProjectPatch(BodyIn):
     success_threshold: float | None = None
     description: str = None
     business_goal: str = None
-    latency_budget_ms: int | None = Field(None, ge=1, le=600_000)
+    latency_budget_ms: Int(1, 600_000) | None = None
     target_column: str = Field(None, max_length=255)
     sensitive_columns: list[str] = None
 

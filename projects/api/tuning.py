@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
-from ninja import Field, Router, Status
+from ninja import Router, Status
 
 from projects.access import (
     get_dataset_for,
@@ -14,7 +14,7 @@ from projects.access import (
     get_study_for,
 )
 from projects.api.responses import reads, writes
-from projects.api.schemas import AlgorithmLiteral, BodyIn
+from projects.api.schemas import AlgorithmLiteral, BodyIn, Id, Int
 from projects.ml.errors import SpecError
 from projects.ml.tuning import STRATEGIES, default_search_space
 from projects.models import Role, Study
@@ -32,18 +32,18 @@ router = Router(tags=["tuning"])
 
 
 class StudyIn(BodyIn):
-    dataset_id: int
+    dataset_id: Id
     algorithm: AlgorithmLiteral
     strategy: Literal[STRATEGIES]
     # A budget: trials, seconds, or both.
-    max_trials: int | None = Field(None, ge=1, le=MAX_TRIALS)
-    time_budget_s: int | None = Field(None, ge=10, le=MAX_TIME_BUDGET_S)
+    max_trials: Int(1, MAX_TRIALS) | None = None
+    time_budget_s: Int(10, MAX_TIME_BUDGET_S) | None = None
     search_space: dict[str, Any] | None = None
     features: dict[str, Any] | None = None
-    cv_folds: int = Field(5, ge=2, le=20)
-    random_state: int = Field(0, ge=0, le=2**32 - 1)
-    parallelism: int | None = Field(None, ge=1, le=32)
-    experiment_id: int | None = None
+    cv_folds: Int(2, 20) = 5
+    random_state: Int(0, 2**32 - 1) = 0
+    parallelism: Int(1, 32) | None = None
+    experiment_id: Id | None = None
 
 
 def study_summary(study: Study) -> dict:
