@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as SchemaValidationError
@@ -132,6 +133,7 @@ def _error(request, status: int, message: str, field: str | None = None, **extra
     return api.create_response(request, body, status=status)
 
 
+@csrf_exempt
 def not_found(request, *args, **kwargs):
     """Any /api/ URL no operation matches (an unknown path, or an id that is not
     one: /api/datasets/abc, /api/jobs/not-a-uuid): JSON, not Django's HTML page."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from projects.access import get_project_for
 from projects.forms import ProjectForm
@@ -24,6 +24,7 @@ from projects.views.common import render_step, step_exists, submit
 
 
 @login_required
+@require_GET
 def project_list(request: HttpRequest) -> HttpResponse:
     projects = projects_for_list(request.user)
     return render(request, "projects/list.html", {"projects": projects})
@@ -44,6 +45,7 @@ def project_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def project_home(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for(request.user, slug, need=Role.VIEWER)
     steps = project_steps(project, latest_dataset(project))

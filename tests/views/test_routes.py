@@ -1,8 +1,16 @@
-"""R20 (first part): every route has a declared GET status for every principal.
+"""R20: every route answers every method as declared, for every principal.
 
-The test walks Django's URL resolver. A route added without a line in ROUTES fails
+The test walks Django's URL resolver (and the OpenAPI document for the /api/
+operations). A route added without a line in ROUTES fails
 `test_it_declares_every_route`; a declared status that is wrong fails the
-per-principal test with the list of every mismatch.
+per-principal test with the list of every mismatch. Each route declares what
+each method (GET, POST, PUT, PATCH, DELETE) answers; a method it does not take
+answers its `refused` status (405, or the login redirect that comes first).
+
+Principals: anonymous, a viewer, a scientist, an approver, the owner, an outsider
+(a member of another project), and a token (the scientist's API token, sent as
+`Authorization: Bearer`, no session: it acts as the scientist on /api/ and as
+nobody on pages, which take sessions only).
 """
 
 from __future__ import annotations
@@ -15,12 +23,23 @@ from projects.models import Experiment, Study
 from projects.selectors import STEPS
 from projects.services.datasets import dataset_upload
 from projects.services.tokens import token_create
+from tests.factories import MembershipFactory, ProjectFactory
 from tests.helpers import write_csv
 
 pytestmark = pytest.mark.django_db
 
-PRINCIPALS = ("anonymous", "viewer", "scientist", "approver", "owner", "outsider")
+PRINCIPALS = (
+    "anonymous",
+    "viewer",
+    "scientist",
+    "approver",
+    "owner",
+    "outsider",
+    "token",
+)
 MEMBERS = ("viewer", "scientist", "approver", "owner")
+SESSIONS = ("anonymous", *MEMBERS, "outsider")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 # Not ours to declare: Django's admin (staff only, tested by Django) and static
 # files (served by WhiteNoise as middleware, not through the resolver).
@@ -28,12 +47,12 @@ SKIPPED_PREFIXES = ("admin/", "static/", "media/")
 
 
 def everyone(status: int) -> dict[str, int]:
-    return dict.fromkeys(PRINCIPALS, status)
+    return dict.fromkeys(SESSIONS, status)
 
 
-def signed_in(anonymous: int, user: int) -> dict[str, int]:
+def signed_in(anonymous: int, user: int, **by_role: int) -> dict[str, int]:
     """Any logged-in user gets `user`, whatever their projects."""
-    return {**dict.fromkeys(PRINCIPALS, user), "anonymous": anonymous}
+    return {**dict.fromkeys(SESSIONS, user), "anonymous": anonymous, **by_role}
 
 
 def scoped(anonymous: int, member: int, **by_role: int) -> dict[str, int]:
@@ -46,135 +65,343 @@ def scoped(anonymous: int, member: int, **by_role: int) -> dict[str, int]:
     }
 
 
-PAGE, API = 302, 401  # what anonymous gets: the login redirect, or 401 JSON
+def _with_token(url: str, method: str, statuses: dict[str, int]) -> dict[str, int]:
+    """The token acts as the scientist on /api/; pages take sessions only, so on
+    a page it is anonymous for a GET and refused by the CSRF check (403) for any
+    other method, unless declared otherwise."""
+    if "token" in statuses:
+        return statuses
+    if url.startswith("/api/"):
+        return {**statuses, "token": statuses["scientist"]}
+    token = statuses["anonymous"] if method == "GET" else 403
+    return {**statuses, "token": token}
 
-# route (as the resolver spells it) -> [(url to GET, expected status by principal)]
-ROUTES: dict[str, list[tuple[str, dict[str, int]]]] = {
-    "accounts/login/": [("/accounts/login/", everyone(200))],
-    "accounts/logout/": [("/accounts/logout/", everyone(405))],
-    "accounts/profile/": [("/accounts/profile/", signed_in(PAGE, 200))],
-    "accounts/tokens/<int:token_id>/revoke/": [
-        ("/accounts/tokens/{token_id}/revoke/", signed_in(PAGE, 405))
+
+def route(url: str, refused: dict[str, int], **accepted: dict[str, int]):
+    """One URL: what each method it takes answers; every other method `refused`."""
+    statuses = {
+        method: _with_token(url, method, accepted.get(method, refused))
+        for method in METHODS
+    }
+    return (url, statuses, tuple(accepted))
+
+
+PAGE, API = 302, 401  # what anonymous gets: the login redirect, or 401 JSON
+PAGE_405 = signed_in(PAGE, 405)  # a page's wrong method, after the login check
+API_405 = everyone(405)  # an API path's wrong method, before anyone is asked
+# What a scientist (and the owner) may do and a viewer or approver may not.
+WRITER = {"viewer": 403, "approver": 403}
+# Step pages take a POST (the step's form); some steps have none.
+STEP_POST = {
+    "problem": scoped(PAGE, 200, **WRITER),
+    "data": scoped(PAGE, 200, **WRITER),
+    # The world's data is not profiled yet: the step says so (409).
+    "prepare": scoped(PAGE, 409, **WRITER),
+    "features": scoped(PAGE, 409, **WRITER),
+    "models": scoped(PAGE, 409, **WRITER),
+    "training": scoped(PAGE, 400, **WRITER),
+    "evaluation": scoped(PAGE, 405),
+    "tuning": scoped(PAGE, 409, **WRITER),
+    "deployment": scoped(PAGE, 405),
+    "monitoring": scoped(PAGE, 405),
+    "maintenance": scoped(PAGE, 405),
+}
+NOT_FOUND = everyone(404)  # any /api/ URL no operation matches: JSON 404
+READ_ONLY = {"GET": everyone(200)}  # the OpenAPI document and its docs page
+
+# route (as the resolver spells it) -> [route(url, refused, METHOD=statuses)].
+# The request bodies are empty (`{}` to the API): a JSON body the operation's
+# schema requires is refused (422) before anyone's access is checked.
+ROUTES = {
+    "accounts/login/": [
+        # An empty login form is shown again with its errors (200).
+        route("/accounts/login/", everyone(405), GET=everyone(200), POST=everyone(200))
     ],
-    "": [("/", signed_in(PAGE, 200))],
-    "projects/new/": [("/projects/new/", signed_in(PAGE, 200))],
-    "projects/<slug:slug>/": [("/projects/{slug}/", scoped(PAGE, 302))],
+    # Checked last (it ends the session).
+    "accounts/logout/": [route("/accounts/logout/", everyone(405), POST=everyone(302))],
+    "accounts/profile/": [
+        route(
+            "/accounts/profile/",
+            PAGE_405,
+            GET=signed_in(PAGE, 200),
+            POST=signed_in(PAGE, 400),
+        )
+    ],
+    # The owner's token: only its owner can revoke it.
+    "accounts/tokens/<int:token_id>/revoke/": [
+        route(
+            "/accounts/tokens/{token_id}/revoke/",
+            PAGE_405,
+            POST=signed_in(PAGE, 404, owner=302),
+        )
+    ],
+    "": [route("/", PAGE_405, GET=signed_in(PAGE, 200))],
+    "projects/new/": [
+        route(
+            "/projects/new/",
+            PAGE_405,
+            GET=signed_in(PAGE, 200),
+            POST=signed_in(PAGE, 400),
+        )
+    ],
+    "projects/<slug:slug>/": [
+        route("/projects/{slug}/", PAGE_405, GET=scoped(PAGE, 302))
+    ],
     "projects/<slug:slug>/steps/<slug:step_slug>/": [
-        *[(f"/projects/{{slug}}/steps/{s.slug}/", scoped(PAGE, 200)) for s in STEPS],
-        ("/projects/{slug}/steps/no-such-step/", scoped(PAGE, 404)),
+        *[
+            route(
+                f"/projects/{{slug}}/steps/{s.slug}/",
+                PAGE_405,
+                GET=scoped(PAGE, 200),
+                POST=STEP_POST[s.slug],
+            )
+            for s in STEPS
+        ],
+        route(
+            "/projects/{slug}/steps/no-such-step/",
+            PAGE_405,
+            GET=scoped(PAGE, 404),
+            POST=scoped(PAGE, 404),
+        ),
     ],
     # Step 6: the table of experiments the page polls.
     "projects/<slug:slug>/steps/training/rows/": [
-        ("/projects/{slug}/steps/training/rows/", scoped(PAGE, 200))
+        route("/projects/{slug}/steps/training/rows/", PAGE_405, GET=scoped(PAGE, 200))
     ],
     # Step 7: the world's experiment is queued (never trained): its dashboard shows
-    # that, its analysis fragment says it has not finished (409); comparing one
-    # experiment asks for a second.
+    # that, its analysis fragment says it has not finished (409), and the actions
+    # on it are refused (400); comparing one experiment asks for a second.
     "projects/<slug:slug>/experiments/compare/": [
-        ("/projects/{slug}/experiments/compare/?ids={experiment_id}", scoped(PAGE, 200))
+        route(
+            "/projects/{slug}/experiments/compare/?ids={experiment_id}",
+            PAGE_405,
+            GET=scoped(PAGE, 200),
+        )
     ],
     "projects/<slug:slug>/experiments/<int:experiment_id>/": [
-        ("/projects/{slug}/experiments/{experiment_id}/", scoped(PAGE, 200))
+        route(
+            "/projects/{slug}/experiments/{experiment_id}/",
+            PAGE_405,
+            GET=scoped(PAGE, 200),
+        )
     ],
     "projects/<slug:slug>/experiments/<int:experiment_id>/analysis/": [
-        ("/projects/{slug}/experiments/{experiment_id}/analysis/", scoped(PAGE, 409))
+        route(
+            "/projects/{slug}/experiments/{experiment_id}/analysis/",
+            PAGE_405,
+            GET=scoped(PAGE, 409),
+        )
     ],
     "projects/<slug:slug>/experiments/<int:experiment_id>/threshold/": [
-        (
+        route(
             "/projects/{slug}/experiments/{experiment_id}/threshold/",
-            signed_in(PAGE, 405),
+            PAGE_405,
+            POST=scoped(PAGE, 400, **WRITER),
         )
     ],
     "projects/<slug:slug>/experiments/<int:experiment_id>/evaluate-test/": [
-        (
+        route(
             "/projects/{slug}/experiments/{experiment_id}/evaluate-test/",
-            signed_in(PAGE, 405),
+            PAGE_405,
+            POST=scoped(PAGE, 400, **WRITER),
         )
     ],
+    # Any member may comment; an empty comment is refused (400).
     "projects/<slug:slug>/experiments/<int:experiment_id>/comments/": [
-        (
+        route(
             "/projects/{slug}/experiments/{experiment_id}/comments/",
-            signed_in(PAGE, 405),
+            PAGE_405,
+            POST=scoped(PAGE, 400),
         )
     ],
-    # Step 8: the world's study is queued (no worker runs): its page and the
-    # live part it polls.
+    # Step 8: the world's study is queued (no worker runs): its page, the live
+    # part it polls, and its form (an empty one is refused: 400). The method is
+    # checked before the login here.
     "projects/<slug:slug>/studies/<int:study_id>/": [
-        ("/projects/{slug}/studies/{study_id}/", scoped(PAGE, 200))
+        route(
+            "/projects/{slug}/studies/{study_id}/",
+            everyone(405),
+            GET=scoped(PAGE, 200),
+            POST=scoped(PAGE, 400, **WRITER),
+        )
     ],
     "projects/<slug:slug>/studies/<int:study_id>/live/": [
-        ("/projects/{slug}/studies/{study_id}/live/", scoped(PAGE, 200))
+        route(
+            "/projects/{slug}/studies/{study_id}/live/", PAGE_405, GET=scoped(PAGE, 200)
+        )
     ],
-    "jobs/<uuid:job_id>/status/": [("/jobs/{job_id}/status/", scoped(PAGE, 200))],
-    "jobs/<uuid:job_id>/cancel/": [("/jobs/{job_id}/cancel/", signed_in(PAGE, 405))],
-    "jobs/<uuid:job_id>/retry/": [("/jobs/{job_id}/retry/", signed_in(PAGE, 405))],
-    "api/": [("/api/", everyone(404))],
-    "api/openapi.json": [("/api/openapi.json", everyone(200))],
-    "api/docs": [("/api/docs", everyone(200))],
-    "api/health": [("/api/health", everyone(200))],
-    "api/projects": [("/api/projects", signed_in(API, 200))],
-    "api/projects/<int:project_id>": [("/api/projects/{project_id}", scoped(API, 200))],
+    "jobs/<uuid:job_id>/status/": [
+        route("/jobs/{job_id}/status/", PAGE_405, GET=scoped(PAGE, 200))
+    ],
+    # The world's profile job is queued: cancelled, then retried (back to the page).
+    "jobs/<uuid:job_id>/cancel/": [
+        route("/jobs/{job_id}/cancel/", PAGE_405, POST=scoped(PAGE, 302, **WRITER))
+    ],
+    "jobs/<uuid:job_id>/retry/": [
+        route("/jobs/{job_id}/retry/", PAGE_405, POST=scoped(PAGE, 302, **WRITER))
+    ],
+    # django-ninja's root ("api/") is shadowed by ours ("^api/$"): JSON 404.
+    "^api/$": [route("/api/", NOT_FOUND)],
+    "api/": [route("/api/", NOT_FOUND)],
+    "^api/": [
+        route("/api/no-such-thing", NOT_FOUND),
+        route("/api/datasets/abc", NOT_FOUND),
+        route("/api/jobs/not-a-uuid", NOT_FOUND),
+        route("/api/projects/{project_id}/no-such-thing", NOT_FOUND),
+    ],
+    # django-ninja's document and docs views are shadowed by read-only ones.
+    "^api/openapi\\.json$": [route("/api/openapi.json", everyone(405), **READ_ONLY)],
+    "api/openapi.json": [route("/api/openapi.json", everyone(405), **READ_ONLY)],
+    "^api/docs$": [route("/api/docs", everyone(405), **READ_ONLY)],
+    "api/docs": [route("/api/docs", everyone(405), **READ_ONLY)],
+    "api/health": [route("/api/health", API_405, GET=everyone(200))],
+    "api/projects": [
+        route(
+            "/api/projects",
+            API_405,
+            GET=signed_in(API, 200),
+            POST=signed_in(API, 422),
+        )
+    ],
+    "api/projects/<int:project_id>": [
+        route(
+            "/api/projects/{project_id}",
+            API_405,
+            GET=scoped(API, 200),
+            PATCH=scoped(API, 200, **WRITER),
+        )
+    ],
     "api/projects/<int:project_id>/datasets": [
-        ("/api/projects/{project_id}/datasets", scoped(API, 200))
+        route(
+            "/api/projects/{project_id}/datasets",
+            API_405,
+            GET=scoped(API, 200),
+            POST=signed_in(API, 422),
+        )
     ],
-    "api/datasets/<int:dataset_id>": [("/api/datasets/{dataset_id}", scoped(API, 200))],
+    "api/datasets/<int:dataset_id>": [
+        route("/api/datasets/{dataset_id}", API_405, GET=scoped(API, 200))
+    ],
     # The world's data set is not profiled yet: members are told so (400).
     "api/datasets/<int:dataset_id>/suggested-recipe": [
-        ("/api/datasets/{dataset_id}/suggested-recipe", scoped(API, 400))
+        route(
+            "/api/datasets/{dataset_id}/suggested-recipe",
+            API_405,
+            GET=scoped(API, 400),
+        )
     ],
     "api/datasets/<int:dataset_id>/suggested-features": [
-        ("/api/datasets/{dataset_id}/suggested-features", scoped(API, 400))
+        route(
+            "/api/datasets/{dataset_id}/suggested-features",
+            API_405,
+            GET=scoped(API, 400),
+        )
     ],
     "api/projects/<int:project_id>/feature-spec": [
-        ("/api/projects/{project_id}/feature-spec", scoped(API, 200))
+        route(
+            "/api/projects/{project_id}/feature-spec",
+            API_405,
+            GET=scoped(API, 200),
+            PUT=signed_in(API, 422),
+        )
     ],
-    "api/jobs/<uuidstr:job_id>": [("/api/jobs/{job_id}", scoped(API, 200))],
-    # POST-only: a GET is refused before anyone is asked who they are.
-    "api/jobs/<uuidstr:job_id>/cancel": [("/api/jobs/{job_id}/cancel", everyone(405))],
-    "api/jobs/<uuidstr:job_id>/retry": [("/api/jobs/{job_id}/retry", everyone(405))],
+    "api/jobs/<uuidstr:job_id>": [
+        route("/api/jobs/{job_id}", API_405, GET=scoped(API, 200))
+    ],
+    # The world's profile job is queued: cancelled (200), then retried (202).
+    "api/jobs/<uuidstr:job_id>/cancel": [
+        route("/api/jobs/{job_id}/cancel", API_405, POST=scoped(API, 200, **WRITER))
+    ],
+    "api/jobs/<uuidstr:job_id>/retry": [
+        route("/api/jobs/{job_id}/retry", API_405, POST=scoped(API, 202, **WRITER))
+    ],
     "api/datasets/<int:dataset_id>/preview": [
-        ("/api/datasets/{dataset_id}/preview", everyone(405))
+        route("/api/datasets/{dataset_id}/preview", API_405, POST=signed_in(API, 422))
     ],
     "api/datasets/<int:dataset_id>/prepare": [
-        ("/api/datasets/{dataset_id}/prepare", everyone(405))
+        route("/api/datasets/{dataset_id}/prepare", API_405, POST=signed_in(API, 422))
     ],
     "api/datasets/<int:dataset_id>/features/preview": [
-        ("/api/datasets/{dataset_id}/features/preview", everyone(405))
+        route(
+            "/api/datasets/{dataset_id}/features/preview",
+            API_405,
+            POST=signed_in(API, 422),
+        )
     ],
     "api/projects/<int:project_id>/catalog": [
-        ("/api/projects/{project_id}/catalog", scoped(API, 200))
+        route("/api/projects/{project_id}/catalog", API_405, GET=scoped(API, 200))
     ],
     "api/projects/<int:project_id>/experiments": [
-        ("/api/projects/{project_id}/experiments", scoped(API, 200))
+        route(
+            "/api/projects/{project_id}/experiments",
+            API_405,
+            GET=scoped(API, 200),
+            POST=signed_in(API, 422),
+        )
     ],
     "api/experiments/<int:experiment_id>": [
-        ("/api/experiments/{experiment_id}", scoped(API, 200))
+        route("/api/experiments/{experiment_id}", API_405, GET=scoped(API, 200))
     ],
     "api/experiments/<int:experiment_id>/evaluation": [
-        ("/api/experiments/{experiment_id}/evaluation", scoped(API, 200))
+        route(
+            "/api/experiments/{experiment_id}/evaluation",
+            API_405,
+            GET=scoped(API, 200),
+        )
     ],
     "api/experiments/<int:experiment_id>/comments": [
-        ("/api/experiments/{experiment_id}/comments", scoped(API, 200))
+        route(
+            "/api/experiments/{experiment_id}/comments",
+            API_405,
+            GET=scoped(API, 200),
+            POST=signed_in(API, 422),
+        )
     ],
+    # The world's experiment is queued with no job: nothing to cancel, and not
+    # trained, so not evaluated (400).
     "api/experiments/<int:experiment_id>/cancel": [
-        ("/api/experiments/{experiment_id}/cancel", everyone(405))
+        route(
+            "/api/experiments/{experiment_id}/cancel",
+            API_405,
+            POST=scoped(API, 400, **WRITER),
+        )
     ],
     "api/experiments/<int:experiment_id>/evaluate-test": [
-        ("/api/experiments/{experiment_id}/evaluate-test", everyone(405))
+        route(
+            "/api/experiments/{experiment_id}/evaluate-test",
+            API_405,
+            POST=scoped(API, 400, **WRITER),
+        )
     ],
     "api/experiments/<int:experiment_id>/threshold": [
-        ("/api/experiments/{experiment_id}/threshold", everyone(405))
+        route(
+            "/api/experiments/{experiment_id}/threshold",
+            API_405,
+            POST=signed_in(API, 422),
+        )
     ],
-    # The search space needs ?algorithm=: without it, 422 for members.
     "api/projects/<int:project_id>/search-space": [
-        ("/api/projects/{project_id}/search-space?algorithm=svm", scoped(API, 200))
+        route(
+            "/api/projects/{project_id}/search-space?algorithm=svm",
+            API_405,
+            GET=scoped(API, 200),
+        )
     ],
     "api/projects/<int:project_id>/studies": [
-        ("/api/projects/{project_id}/studies", scoped(API, 200))
+        route(
+            "/api/projects/{project_id}/studies",
+            API_405,
+            GET=scoped(API, 200),
+            POST=signed_in(API, 422),
+        )
     ],
-    "api/studies/<int:study_id>": [("/api/studies/{study_id}", scoped(API, 200))],
+    "api/studies/<int:study_id>": [
+        route("/api/studies/{study_id}", API_405, GET=scoped(API, 200))
+    ],
     "api/studies/<int:study_id>/cancel": [
-        ("/api/studies/{study_id}/cancel", everyone(405))
+        route(
+            "/api/studies/{study_id}/cancel", API_405, POST=scoped(API, 200, **WRITER)
+        )
     ],
 }
 
@@ -196,16 +423,44 @@ def test_it_declares_every_route():
     assert set(ROUTES) - walked == set(), "declared routes that no longer exist"
 
 
-def test_it_declares_every_principal_for_every_url():
+def test_it_declares_every_api_operation(client):
+    """Every operation of the OpenAPI document has a URL in ROUTES that takes
+    its method (so its answers are checked for every principal)."""
+    document = client.get("/api/openapi.json").json()
+    operations = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method in item
+    }
+    declared = {
+        (method, _path_of(url))
+        for checks in ROUTES.values()
+        for url, _statuses, accepted in checks
+        for method in accepted
+    }
+    assert operations - declared == set(), "API operations without a declaration"
+
+
+def test_it_declares_every_principal_for_every_method():
     for checks in ROUTES.values():
-        for url, expected in checks:
-            assert set(expected) == set(PRINCIPALS), url
+        for url, statuses, _accepted in checks:
+            assert set(statuses) == set(METHODS), url
+            for method, expected in statuses.items():
+                assert set(expected) == set(PRINCIPALS), (method, url)
+
+
+def _path_of(url: str) -> str:
+    """The OpenAPI path of a ROUTES URL: /api/projects/{project_id}?x=1 ->
+    /api/projects/{project_id}."""
+    return url.split("?")[0]
 
 
 @pytest.fixture
 def world(project, owner, member, outsider, tmp_path):
     users = {role: member(role) for role in ("viewer", "scientist", "approver")}
     users.update(owner=owner, outsider=outsider)
+    # The outsider is a member elsewhere: membership of one project opens no other.
+    MembershipFactory(project=ProjectFactory(), user=outsider, role="owner")
     dataset, job = dataset_upload(
         project=project,
         user=owner,
@@ -213,6 +468,7 @@ def world(project, owner, member, outsider, tmp_path):
         filename="data.csv",
     )
     token, _raw = token_create(user=owner, name="routes")
+    _token, scientist_raw = token_create(user=users["scientist"], name="routes")
     experiment = Experiment.objects.create(
         project=project, dataset=dataset, algorithm="baseline"
     )
@@ -233,20 +489,49 @@ def world(project, owner, member, outsider, tmp_path):
         "job_id": job.id,
         "token_id": token.pk,
     }
-    return users, ids
+    return users, ids, scientist_raw
 
 
-@pytest.mark.parametrize("principal", PRINCIPALS)
-def test_it_answers_get_as_declared_for(world, principal):
-    users, ids = world
+def _client_for(principal: str, users: dict, raw_token: str) -> Client:
+    if principal == "token":
+        # No session, and CSRF enforced: a token needs no CSRF token.
+        return Client(
+            enforce_csrf_checks=True, headers={"Authorization": f"Bearer {raw_token}"}
+        )
     client = Client()
     if principal != "anonymous":
         client.force_login(users[principal])
-    wrong = []
-    for checks in ROUTES.values():
-        for template, expected in checks:
-            url = template.format(**ids)
-            status = client.get(url).status_code
-            if status != expected[principal]:
-                wrong.append(f"GET {url}: {status}, declared {expected[principal]}")
+    return client
+
+
+def _send(client: Client, method: str, url: str):
+    """An empty body: JSON `{}` to the API, an empty form to pages."""
+    if url.startswith("/api/"):
+        return client.generic(method, url, b"{}", "application/json")
+    return client.generic(method, url, b"", "application/x-www-form-urlencoded")
+
+
+def answers(world, principal: str) -> list[tuple[str, str, int, int]]:
+    """(method, url, status, declared) of every check, in ROUTES order."""
+    users, ids, raw_token = world
+    client = _client_for(principal, users, raw_token)
+    results = []
+    checks = [check for checks in ROUTES.values() for check in checks]
+    # Logging out ends the session: check it last.
+    checks.sort(key=lambda check: check[0] == "/accounts/logout/")
+    for template, statuses, _accepted in checks:
+        url = template.format(**ids)
+        for method in METHODS:
+            status = _send(client, method, url).status_code
+            results.append((method, url, status, statuses[method][principal]))
+    return results
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_it_answers_every_method_as_declared_for(world, principal):
+    wrong = [
+        f"{method} {url}: {status}, declared {declared}"
+        for method, url, status, declared in answers(world, principal)
+        if status != declared
+    ]
     assert wrong == []
