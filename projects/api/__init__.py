@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as SchemaValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer, django_auth
 from ninja.throttling import SimpleRateThrottle
 
@@ -113,6 +114,17 @@ class AddressRateThrottle(_SharedThrottle):
         }
 
 
+class ObjectParser(Parser):
+    """Every JSON body of this API is an object: `0` or `[]` is not a PATCH of
+    nothing but a body that cannot be read (400)."""
+
+    def parse_body(self, request):
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise ValueError("The body must be a JSON object.")
+        return data
+
+
 api = NinjaAPI(
     title="Lifecycle API",
     version="1",
@@ -124,6 +136,7 @@ api = NinjaAPI(
     ),
     auth=[BearerToken(), django_auth],
     throttle=[TokenRateThrottle(), AddressRateThrottle()],
+    parser=ObjectParser(),
     urls_namespace="api",
 )
 

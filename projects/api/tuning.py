@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from ninja import Router, Status
+from pydantic import ConfigDict
 
 from projects.access import (
     get_dataset_for,
@@ -32,6 +33,17 @@ router = Router(tags=["tuning"])
 
 
 class StudyIn(BodyIn):
+    # In the document: a budget, of trials or of seconds (or both).
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "integer"}}}
+                for name in ("max_trials", "time_budget_s")
+            ]
+        },
+    )
+
     dataset_id: Id
     algorithm: AlgorithmLiteral
     strategy: Literal[STRATEGIES]

@@ -18,6 +18,8 @@ fresh, the seed is printed on failure). About a minute (docs/api.md).
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from django.core import signals
@@ -34,7 +36,8 @@ from tests.views.evaluation_support import train_for_real
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
-MAX_EXAMPLES = 8
+# FUZZ_MAX_EXAMPLES=50 for a longer hunt (docs/api.md).
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "8"))
 
 # Rules no static schema can state, because they depend on the stored objects
 # (the project's task, the version's columns, an object's state) or on a file's
@@ -60,6 +63,23 @@ RULES = {
     "PUT /api/projects/{project_id}/feature-spec": ("spec",),
     # The algorithm must fit the project's task.
     "GET /api/projects/{project_id}/search-space": ("algorithm",),
+    # The version must be this project's (and prepared, to train on it); the
+    # algorithm fit the task, its parameters and search space the algorithm,
+    # the feature spec the version's columns.
+    "GET /api/projects/{project_id}/catalog": ("dataset_id",),
+    "POST /api/projects/{project_id}/experiments": (
+        "dataset_id",
+        "algorithm",
+        "params",
+        "features",
+    ),
+    "POST /api/projects/{project_id}/studies": (
+        "dataset_id",
+        "algorithm",
+        "search_space",
+        "features",
+        "experiment_id",
+    ),
     # A finished experiment or study has nothing to cancel.
     "POST /api/experiments/{experiment_id}/cancel": ("status",),
     "POST /api/studies/{study_id}/cancel": ("status",),

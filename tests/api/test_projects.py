@@ -74,6 +74,14 @@ def test_it_refuses_a_body_that_is_not_json(api_for, owner):
     assert not Project.objects.exists()
 
 
+@pytest.mark.parametrize("body", ["0", "[]", '"name"', "null"])
+def test_it_refuses_a_patch_body_that_is_not_an_object(api_as, project, body):
+    response = _patch(api_as("owner"), project, body)
+    # Before: `0` was a PATCH of nothing, answered 200.
+    assert response.status_code == 400
+    assert response.json()["message"] == "Cannot parse request body"
+
+
 def test_it_refuses_a_metric_that_does_not_fit_the_task(api_for, owner):
     response = api_for(owner).post(
         "/api/projects", {**NEW, "primary_metric": "accuracy"}, "application/json"
