@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Body, Field, Query, Router, Schema, Status
 from pydantic import StrictBool
 
 from projects.access import get_dataset_for, get_experiment_for, get_project_for
@@ -56,7 +56,7 @@ class ExperimentFilters(Schema):
     ordering: OrderingLiteral = "score"
     algorithm: str | None = None
     status: str | None = None
-    dataset_id: int | None = None
+    dataset_id: int | None = Field(None, ge=1, le=2**63 - 1)
     min_score: float | None = None
     max_score: float | None = None
     page: int = Field(1, ge=1)
@@ -154,7 +154,11 @@ def experiment_detail(experiment: Experiment) -> dict:
 
 
 @router.get("/projects/{int:project_id}/catalog", response=reads({200: dict}))
-def catalog(request, project_id: int, dataset_id: int | None = None):
+def catalog(
+    request,
+    project_id: int,
+    dataset_id: int | None = Query(None, ge=1, le=2**63 - 1),
+):
     """Algorithms for the project's task: defaults, parameter schemas, when they
     fit; with ``dataset_id``, a suggested short list for that version."""
     project = get_project_for(request.user, project_id, need=Role.VIEWER)
@@ -267,7 +271,12 @@ def test_looks_out(looks) -> list[dict]:
     "/experiments/{int:experiment_id}/evaluate-test",
     response={**writes({202: dict}, 503), 409: TestSplitUsedOut},
 )
-def evaluate_test(request, experiment_id: int, payload: EvaluateTestIn | None = None):
+def evaluate_test(
+    request,
+    experiment_id: int,
+    # Optional, but never null: no body (or {}) is a first look.
+    payload: Body[EvaluateTestIn] = EvaluateTestIn(),
+):
     """The final evaluation on the test split: once per experiment, audited.
 
     The looks are counted per data version: when another experiment already used
