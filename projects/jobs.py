@@ -22,13 +22,17 @@ from django.utils import timezone
 from rq.timeouts import JobTimeoutException
 
 from projects.models import Job, JobStatus
-from projects.services.jobs import JobError, job_fail
+from projects.services.jobs import (
+    JobCancelled,
+    JobDiscarded,
+    JobError,
+    job_fail,
+    job_files_remove,
+)
 
 logger = logging.getLogger(__name__)
 
-
-class JobCancelled(Exception):
-    """Raised inside a job when the user asked it to stop."""
+__all__ = ["JobCancelled", "Progress", "run_job"]
 
 
 @dataclass(frozen=True)
@@ -136,12 +140,20 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopped.wait(settings.JOB_HEARTBEAT_SECONDS):
-                Job.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-        except Exception:  # the job itself reports; a heartbeat must never crash it
-            logger.exception("heartbeat failed job=%s", self.job_id)
+                self.beat()
         finally:
+            connection.close()
+
+    def beat(self) -> None:
+        """One heartbeat. A database error (a restart, a dropped connection) is
+        logged and the connection closed, so the next beat reconnects: a
+        transient error must not stop the heartbeat and get a live job failed."""
+        try:
+            Job.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
+                heartbeat_at=timezone.now()
+            )
+        except Exception as exc:  # the job itself reports; never crash it
+            logger.warning("heartbeat failed job=%s error=%r", self.job_id, exc)
             connection.close()
 
 
@@ -176,6 +188,10 @@ def run_job(job_id: str) -> str:
         kind.run(job=job, progress=Progress(job.pk))
     except JobCancelled:
         _finish(job.pk, JobStatus.CANCELLED, "Cancelled by the user")
+    except JobDiscarded:
+        # The row ended without us (the reconciler failed it): its outcome stands,
+        # and the files this attempt wrote after that are removed.
+        job_files_remove(job_id=job.pk)
     except JobTimeoutException:
         _finish(
             job.pk,

@@ -21,7 +21,7 @@ from ninja.security import HttpBearer, django_auth
 from ninja.throttling import SimpleRateThrottle
 
 from projects.security import client_ip, demo_login_allowed_for, is_demo_user
-from projects.services.jobs import QueueUnavailable
+from projects.services.jobs import JobConflict, QueueUnavailable
 from projects.services.tokens import token_authenticate
 
 logger = logging.getLogger(__name__)
@@ -160,6 +160,11 @@ def on_validation_error(request, exc: ValidationError):
         field = next(iter(errors))
         return _error(request, 400, errors[field][0], field, errors=errors)
     return _error(request, 400, exc.messages[0])
+
+
+@api.exception_handler(JobConflict)
+def on_job_conflict(request, exc: JobConflict):
+    return _error(request, 409, exc.messages[0], "job")
 
 
 @api.exception_handler(SchemaValidationError)

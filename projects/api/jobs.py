@@ -26,6 +26,9 @@ def cancel_job(request, job_id: UUID):
 
 @router.post("/jobs/{uuid:job_id}/retry", response=writes({202: JobOut}, 409, 503))
 def retry_job(request, job_id: UUID):
+    """Retry a failed or cancelled job (its latest attempt only): 400 says why a
+    job cannot be retried, 409 when the job is still active or another job of
+    its kind is already active on its subject."""
     job = get_job_for(request.user, job_id, need=Role.SCIENTIST)
     if job.is_active:
         return Status(409, {"message": "The job is still active.", "field": None})

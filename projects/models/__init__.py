@@ -451,6 +451,9 @@ class Job(models.Model):
     """System of record for every background job (Redis can lose a job, not this)."""
 
     ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+    RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
+    # Kinds that run several jobs on one subject at once (a study's trials).
+    PARALLEL_KINDS = ("trial", "study_check")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=40)
@@ -482,9 +485,25 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Storage names this job wrote (recorded before each write), so the files of
+    # a job that failed or was lost can be removed when no row points at them.
+    files = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # At most one active job of a kind on a subject. Tuning runs several
+            # trial and check jobs on one study at once by design: those kinds
+            # are left out (the study's own status keeps one search per study).
+            models.UniqueConstraint(
+                fields=["kind", "subject_type", "subject_id"],
+                condition=Q(status__in=["queued", "running"])
+                & ~Q(kind__in=["trial", "study_check"]),
+                name="one_active_job_per_subject",
+            ),
+            # A job is retried once: only its latest attempt can be retried.
+            models.UniqueConstraint(fields=["retry_of"], name="one_retry_per_job"),
+        ]
         indexes = [
             models.Index(fields=["subject_type", "subject_id"]),
             models.Index(

@@ -7,12 +7,10 @@ import os
 import re
 import tempfile
 import unicodedata
-from pathlib import Path
 
 import pandas as pd
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -28,7 +26,8 @@ from projects.ml.io import (
 from projects.ml.profiling import analyze_groups, analyze_target, profile_table
 from projects.models import Dataset, DatasetStatus, Job, Project
 from projects.services.audit import audit_record
-from projects.services.jobs import JobError, job_create, queue_require
+from projects.services.files import file_store
+from projects.services.jobs import JobError, job_create, job_fence, queue_require
 
 logger = logging.getLogger(__name__)
 
@@ -97,24 +96,17 @@ def dataset_upload(
     return dataset, job
 
 
-def dataset_store_table(dataset: Dataset, table) -> dict:
-    """Write a table as the dataset's Parquet file in storage.
+def dataset_store_table(dataset: Dataset, table, *, job: Job | None = None) -> dict:
+    """Write a table as the dataset's Parquet file in storage (``file_store``:
+    whole and fsynced, outside any transaction; noted on ``job`` if given).
 
     Returns the Dataset fields to set: ``file`` (the storage name), ``sha256`` and
-    ``size_bytes``. The bytes are written to a temporary file first, so storage
-    only ever holds complete files.
+    ``size_bytes``.
     """
-    tmp_dir = Path(settings.MEDIA_ROOT) / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(suffix=".parquet", dir=tmp_dir)
-    os.close(fd)
-    try:
-        sha256, size = write_parquet(table, tmp_name)
-        key = dataset.file.field.upload_to(dataset, "data.parquet")
-        with open(tmp_name, "rb") as fh:
-            name = default_storage.save(key, File(fh))
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    key = dataset.file.field.upload_to(dataset, "data.parquet")
+    name, (sha256, size) = file_store(
+        key, lambda path: write_parquet(table, path), job=job
+    )
     return {"file": name, "sha256": sha256, "size_bytes": size}
 
 
@@ -215,9 +207,10 @@ def dataset_profile_run(*, job: Job, progress) -> None:
     progress(92, "Analysing the target and sensitive attributes")
     analysis = _analysis(dataset.project, df)
     progress(98, "Saving the profile")
-    Dataset.objects.filter(pk=dataset.pk).update(
-        profile=profile, analysis=analysis, status=DatasetStatus.READY
-    )
+    with job_fence(job):
+        Dataset.objects.filter(pk=dataset.pk).update(
+            profile=profile, analysis=analysis, status=DatasetStatus.READY
+        )
 
 
 def dataset_profile_ended(job: Job) -> None:
@@ -242,7 +235,8 @@ def dataset_analyze_run(*, job: Job, progress) -> None:
     df = dataset_load_frame(dataset, columns=columns)
     progress(40, "Analysing the target and sensitive attributes")
     analysis = _analysis(project, df)
-    Dataset.objects.filter(pk=dataset.pk).update(analysis=analysis)
+    with job_fence(job):
+        Dataset.objects.filter(pk=dataset.pk).update(analysis=analysis)
 
 
 def dataset_latest(project: Project) -> Dataset | None:

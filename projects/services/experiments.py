@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -58,7 +57,14 @@ from projects.services.features import (
     dataset_suggested_features,
     features_validate,
 )
-from projects.services.jobs import JobError, job_cancel, job_create, queue_require
+from projects.services.files import file_store_bytes
+from projects.services.jobs import (
+    JobError,
+    job_cancel,
+    job_create,
+    job_fence,
+    queue_require,
+)
 from projects.services.preparation import SPLIT_COLUMN, spec_validation_error
 
 logger = logging.getLogger(__name__)
@@ -344,7 +350,7 @@ def _evaluation_of(
     }
 
 
-def _store_model(experiment: Experiment, pipeline, result) -> dict:
+def _store_model(experiment: Experiment, pipeline, result, job: Job) -> dict:
     data = dump_model(
         pipeline,
         key=_signing_key(),
@@ -360,7 +366,7 @@ def _store_model(experiment: Experiment, pipeline, result) -> dict:
         },
     )
     key = f"models/{experiment.project_id}/{uuid.uuid4().hex}.lcmodel"
-    name = default_storage.save(key, ContentFile(data))
+    name = file_store_bytes(key, data, job=job)
     return {
         "artifact": name,
         "artifact_sha256": hashlib.sha256(data).hexdigest(),
@@ -450,11 +456,11 @@ def experiment_train_run(*, job: Job, progress) -> None:
             "split": "train",
         }
     progress(90, "Saving the signed model")
-    stored = _store_model(experiment, result.pipeline, result)
+    stored = _store_model(experiment, result.pipeline, result, job)
     metrics = {"cv": result.cv, "train": result.train}
     if result.validation is not None:
         metrics["validation"] = result.validation
-    with transaction.atomic():
+    with job_fence(job):
         Experiment.objects.filter(pk=experiment.pk).update(
             **stored,
             status=Experiment.Status.SUCCEEDED,
@@ -574,7 +580,7 @@ def experiment_analyze_run(*, job: Job, progress) -> None:
         analysis["fairness"] = _fairness(
             project, pipeline, splits["validation"], classes
         )
-    with transaction.atomic():
+    with job_fence(job):
         current = Experiment.objects.select_for_update().get(pk=experiment.pk)
         current.evaluation = {**(current.evaluation or {}), "analysis": analysis}
         current.save(update_fields=["evaluation"])
@@ -740,7 +746,7 @@ def experiment_evaluate_test_run(*, job: Job, progress) -> None:
     evaluation = _evaluation_of(
         project, scored, experiment.info.get("classes"), test, kinds
     )
-    with transaction.atomic():
+    with job_fence(job):
         current = Experiment.objects.select_for_update().get(pk=experiment.pk)
         current.metrics = {**current.metrics, "test": scored.metrics}
         current.test_evaluation = {**evaluation, "n_rows": len(X)}

@@ -15,7 +15,6 @@ import pandas as pd
 import pyarrow as pa
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
 from projects.ml.cleaning import (
     apply_recipe,
@@ -33,7 +32,7 @@ from projects.services.datasets import (
     dataset_save_new_version,
     dataset_store_table,
 )
-from projects.services.jobs import JobError, queue_require
+from projects.services.jobs import JobError, job_fence, queue_require
 
 # The split label of each row, stored as a column of a prepared version's Parquet
 # file so rows and labels can never drift apart. Never shown as a data column.
@@ -248,8 +247,8 @@ def dataset_prepare_run(*, job: Job, progress) -> None:
     table = pa.Table.from_pandas(cleaned, preserve_index=False)
     table = table.append_column(SPLIT_COLUMN, pa.array(result.labels))
     schema_table = table.drop_columns([SPLIT_COLUMN])
-    with transaction.atomic():
-        stored = dataset_store_table(dataset, table)
+    stored = dataset_store_table(dataset, table, job=job)
+    with job_fence(job):
         Dataset.objects.filter(pk=dataset.pk).update(
             **stored,
             n_rows=table.num_rows,

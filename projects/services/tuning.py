@@ -59,7 +59,7 @@ from projects.services.experiments import (
     experiment_create,
     features_resolve,
 )
-from projects.services.jobs import job_cancel, job_create, queue_require
+from projects.services.jobs import job_cancel, job_create, job_fence, queue_require
 from projects.services.preparation import spec_validation_error
 
 logger = logging.getLogger(__name__)
@@ -405,7 +405,8 @@ def study_trial_run(*, job: Job, progress) -> None:
     while True:
         slot = _reserve_slot(study) if _goes_on(study) else None
         if slot is None:
-            _chain_ended(study, job)
+            with job_fence(job):
+                _chain_ended(study, job)
             return
         _run_trial(study, job, slot, progress, state)
         study.refresh_from_db()
@@ -413,7 +414,7 @@ def study_trial_run(*, job: Job, progress) -> None:
             _goes_on(study)
             and time.monotonic() - started >= settings.TUNING_JOB_SECONDS
         ):
-            with transaction.atomic():
+            with job_fence(job):
                 _next_trial_job(study, job.created_by)
             return
 
@@ -506,7 +507,8 @@ def _run_trial(study: Study, job: Job, slot: int, progress, state: _JobState) ->
     else:
         ostudy.tell(otrial, score)
         outcome = {"status": Trial.Status.COMPLETE, "score": score}
-    _record(study, trial, outcome, intermediate, time.perf_counter() - started)
+    with job_fence(job):
+        _record(study, trial, outcome, intermediate, time.perf_counter() - started)
 
 
 def _score(study: Study, train, params: dict, **kw) -> tuple[float, dict]:
@@ -817,11 +819,14 @@ def study_check_run(*, job: Job, progress) -> None:
                 only_folds={index % folds},
             )
         except (ValueError, ArithmeticError, MemoryError) as exc:
-            _check_end(study.pk, error=str(exc)[:500] or type(exc).__name__)
+            with job_fence(job):
+                _check_end(study.pk, error=str(exc)[:500] or type(exc).__name__)
             return
         (value,) = cv[study.metric]["folds"]
-        if _check_record(study.pk, index, value, time.perf_counter() - started):
-            _check_end(study.pk)
+        seconds = time.perf_counter() - started
+        with job_fence(job):
+            if _check_record(study.pk, index, value, seconds):
+                _check_end(study.pk)
     progress(100, "No fold of the check left")
 
 

@@ -70,3 +70,12 @@ def num(value):
             return f"{value:.3g}"
         return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.1f}"
     return str(value)
+
+
+@register.filter
+def retryable(job) -> bool:
+    """Whether a Retry button belongs on this job (failed or cancelled, and its
+    latest attempt: the same rule ``job_retry`` applies)."""
+    from projects.services.jobs import job_retry_refusal
+
+    return job is not None and not job_retry_refusal(job)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -12,7 +13,11 @@ from django.views.decorators.http import require_GET, require_POST
 from projects.access import can, get_job_for
 from projects.jobs import kind_label
 from projects.models import Role
-from projects.services.jobs import QueueUnavailable, job_cancel, job_retry
+from projects.services.jobs import (
+    QueueUnavailable,
+    job_cancel,
+    job_retry,
+)
 
 
 def _back(request: HttpRequest, job) -> HttpResponse:
@@ -56,13 +61,12 @@ def job_cancel_view(request: HttpRequest, job_id) -> HttpResponse:
 @require_POST
 def job_retry_view(request: HttpRequest, job_id) -> HttpResponse:
     job = get_job_for(request.user, job_id, need=Role.SCIENTIST)
-    if job.is_active:
-        messages.info(request, "This job is still running.")
+    try:
+        job_retry(job=job, user=request.user)
+    except QueueUnavailable as exc:
+        messages.error(request, exc.message)
+    except ValidationError as exc:  # the retry rule, or another start won
+        messages.error(request, " ".join(exc.messages))
     else:
-        try:
-            job_retry(job=job, user=request.user)
-        except QueueUnavailable as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, "Started again.")
+        messages.success(request, "Started again.")
     return _back(request, job)

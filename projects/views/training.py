@@ -29,6 +29,7 @@ from projects.ml.catalog import CATALOG
 from projects.models import Experiment, Job, Project, Role
 from projects.selectors import experiment_jobs, experiments_filtered
 from projects.services.experiments import experiment_cancel
+from projects.services.jobs import job_retry_refusal
 from projects.views.common import error_messages, render_step
 
 PER_PAGE = 50
@@ -106,7 +107,11 @@ class ExperimentRow:
 
     @property
     def can_retry(self) -> bool:
-        return self.experiment.status in ENDED_BADLY and self.job is not None
+        return (
+            self.experiment.status in ENDED_BADLY
+            and self.job is not None
+            and not job_retry_refusal(self.job)
+        )
 
     @property
     def can_cancel(self) -> bool:

@@ -14,6 +14,7 @@ from projects.jobs import run_job
 from projects.models import Dataset, Job
 from projects.services.datasets import dataset_upload
 from projects.services.jobs import job_cancel, job_retry, jobs_reconcile
+from projects.services.projects import project_analyze_latest
 from tests.helpers import write_csv
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,20 +50,34 @@ def test_it_runs_a_job_delivered_twice_only_once(uploaded, run_jobs):
     assert Job.objects.get(pk=job.pk).finished_at == finished
 
 
-def test_it_never_starts_a_job_whose_transaction_rolled_back(project, owner, tmp_path):
+def test_it_never_starts_a_job_whose_transaction_rolled_back(uploaded, owner):
+    # A service stores its files before its transaction (never inside one), so
+    # the rolled-back transaction here creates the job only.
+    dataset, _job = uploaded
+    django_rq.get_queue("default").empty()
+
     class Boom(Exception):
         pass
 
     with pytest.raises(Boom), transaction.atomic():
+        project_analyze_latest(project=dataset.project, dataset=dataset, user=owner)
+        raise Boom
+    assert django_rq.get_queue("default").count == 0
+    assert not Job.objects.filter(kind="analyze").exists()
+
+
+def test_it_refuses_to_store_a_file_inside_a_transaction(project, owner, tmp_path):
+    with (
+        pytest.raises(RuntimeError, match="outside database transactions"),
+        transaction.atomic(),
+    ):
         dataset_upload(
             project=project,
             user=owner,
             path=write_csv(tmp_path / "c.csv"),
             filename="c.csv",
         )
-        raise Boom
-    assert django_rq.get_queue("default").count == 0
-    assert not Job.objects.exists() and not Dataset.objects.exists()
+    assert not Dataset.objects.exists() and not Job.objects.exists()
 
 
 def test_it_records_a_failure_with_its_reason_and_retries(uploaded, run_jobs):

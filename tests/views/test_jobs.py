@@ -177,7 +177,10 @@ def test_it_retries_a_failed_job_as_a_new_job_for(
 
 def test_it_does_not_retry_a_job_that_is_still_running(client_for, owner, job):
     response = client_for(owner).post(f"/jobs/{job.id}/retry/", follow=True)
-    assert "This job is still running." in response.text
+    assert (
+        "Only a failed or cancelled job can be retried; this one is still queued."
+        in response.text
+    )
     assert Job.objects.count() == 1
 
 
