@@ -16,7 +16,9 @@ import contextlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from django.core.files import File
@@ -99,6 +101,25 @@ def file_delete_unreferenced(name: str) -> bool:
         default_storage.delete(name)
     logger.info("removed the file of an ended job name=%s", name)
     return True
+
+
+def files_sweep_partial(*, older_than_seconds: float) -> list[str]:
+    """Delete the temporary ``.part`` files a killed writer left behind (local
+    storage only); a file still being written is younger than the limit."""
+    try:
+        root = Path(default_storage.path(""))
+    except NotImplementedError:
+        return []
+    cutoff = time.time() - older_than_seconds
+    removed = []
+    for part in root.rglob(".*.part") if root.exists() else []:
+        with contextlib.suppress(FileNotFoundError):
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed.append(str(part.relative_to(root)))
+    if removed:
+        logger.info("removed partial files %s", removed)
+    return removed
 
 
 def _fsync_directory(directory: str) -> None:

@@ -31,6 +31,10 @@ QUEUE_UNAVAILABLE = (
 )
 
 
+# A temporary file of a write this old was left by a killed writer.
+PARTIAL_FILE_SECONDS = 6 * 3600
+
+
 class JobError(Exception):
     """A job failure whose message is meant for the user (shown, no traceback)."""
 
@@ -340,4 +344,7 @@ def jobs_reconcile(*, now=None) -> list[str]:
                         failed.append(str(job.id))
         except (RedisError, OSError):
             logger.warning("reconcile: Redis unavailable, queued jobs not checked")
+    from projects.services.files import files_sweep_partial
+
+    files_sweep_partial(older_than_seconds=PARTIAL_FILE_SECONDS)
     return failed

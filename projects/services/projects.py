@@ -7,7 +7,15 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from projects.ml.profiling import analyze_target
-from projects.models import Dataset, DatasetStatus, Membership, Project, Role
+from projects.models import (
+    Dataset,
+    DatasetStatus,
+    Job,
+    JobStatus,
+    Membership,
+    Project,
+    Role,
+)
 from projects.services.audit import audit_record
 from projects.services.datasets import dataset_load_frame
 from projects.services.jobs import job_create, queue_require
@@ -150,6 +158,16 @@ def project_update(*, project: Project, user, **fields) -> Project:
 
 
 def project_analyze_latest(*, project: Project, dataset: Dataset, user):
+    """Start the analysis of a version; one still queued is kept (it reads the
+    project's columns when it runs). One running refuses a second (JobConflict)."""
+    queued = Job.objects.filter(
+        kind="analyze",
+        subject_type="dataset",
+        subject_id=dataset.pk,
+        status=JobStatus.QUEUED,
+    ).first()
+    if queued is not None:
+        return queued
     return job_create(
         kind="analyze",
         project=project,

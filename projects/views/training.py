@@ -29,7 +29,6 @@ from projects.ml.catalog import CATALOG
 from projects.models import Experiment, Job, Project, Role
 from projects.selectors import experiment_jobs, experiments_filtered
 from projects.services.experiments import experiment_cancel
-from projects.services.jobs import job_retry_refusal
 from projects.views.common import error_messages, render_step
 
 PER_PAGE = 50
@@ -107,10 +106,12 @@ class ExperimentRow:
 
     @property
     def can_retry(self) -> bool:
+        # The row's job is the experiment's latest attempt (no retry of it yet):
+        # only its status decides, as job_retry_refusal would.
         return (
             self.experiment.status in ENDED_BADLY
             and self.job is not None
-            and not job_retry_refusal(self.job)
+            and self.job.status in Job.RETRYABLE
         )
 
     @property

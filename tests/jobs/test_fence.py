@@ -31,6 +31,7 @@ from projects.services.jobs import (
     jobs_reconcile,
 )
 from projects.services.preparation import dataset_prepare
+from projects.services.projects import project_update
 from projects.services.tokens import token_create
 from tests.conftest import BASE_DIR
 from tests.helpers import write_csv
@@ -209,6 +210,24 @@ def test_it_lets_one_of_two_concurrent_trainings_start(prepared, owner):
     assert active.count() == 1
 
 
+def test_it_analyses_two_quick_target_changes_once_with_the_last(
+    project, owner, tmp_path, run_jobs
+):
+    dataset, _job = dataset_upload(
+        project=project,
+        user=owner,
+        path=write_csv(tmp_path / "c.csv"),
+        filename="c.csv",
+    )
+    run_jobs()
+    project_update(project=project, user=owner, target_column="churn")
+    project_update(project=project, user=owner, target_column="city")
+    assert Job.objects.filter(kind="analyze").count() == 1
+    run_jobs()
+    dataset.refresh_from_db()
+    assert dataset.analysis["target_column"] == "city"
+
+
 # ------------------------------------------------------------------- the fence
 
 
@@ -323,6 +342,18 @@ def test_it_removes_a_stored_model_no_row_points_at_when_the_job_fails(
     assert jobs_reconcile() == [str(lost.pk)]
     assert not orphan.exists()
     assert kept.exists()  # a committed row points at it
+
+
+def test_it_removes_the_partial_file_of_a_killed_writer(db):
+    folder = Path(settings.MEDIA_ROOT) / "models" / "7"
+    folder.mkdir(parents=True)
+    old = folder / ".abc123.part"
+    old.write_bytes(b"half a model")
+    os.utime(old, (0, 0))
+    writing = folder / ".def456.part"  # a write still under way
+    writing.write_bytes(b"half")
+    jobs_reconcile()
+    assert not old.exists() and writing.exists()
 
 
 # ------------------------------------------------- heartbeat and reconciler loop
