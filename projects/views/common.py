@@ -12,7 +12,7 @@ from pydantic.fields import PydanticUndefined
 
 from projects.models import Dataset, Project
 from projects.selectors import STEP_BY_SLUG, latest_dataset, project_steps
-from projects.services.jobs import QueueUnavailable
+from projects.services.jobs import JobConflict, QueueUnavailable
 
 
 def render_step(
@@ -47,12 +47,16 @@ def submit(form: forms.Form, call: Callable[[dict], Any]) -> tuple[Any, int]:
 
     Returns ``(result, 200)``, or ``(None, status)`` with the errors put on the form
     where the user acted: 400 for invalid input (a service's ValidationError lands
-    on the field it names), 503 when the job queue is unavailable.
+    on the field it names), 409 when a job of the kind is already active on the
+    subject, 503 when the job queue is unavailable.
     """
     if not form.is_valid():
         return None, 400
     try:
         return call(form.cleaned_data), 200
+    except JobConflict as exc:  # another job of the kind is active on the subject
+        form.add_error(None, exc.messages)
+        return None, 409
     except ValidationError as exc:
         for field, errors in exc.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)

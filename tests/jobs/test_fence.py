@@ -228,6 +228,37 @@ def test_it_analyses_two_quick_target_changes_once_with_the_last(
     assert dataset.analysis["target_column"] == "city"
 
 
+def test_it_refuses_a_target_change_inline_while_an_analysis_runs(
+    project, owner, tmp_path, run_jobs, client_for
+):
+    dataset, _job = dataset_upload(
+        project=project,
+        user=owner,
+        path=write_csv(tmp_path / "c.csv"),
+        filename="c.csv",
+    )
+    run_jobs()
+    running = Job.objects.create(
+        kind="analyze",
+        project=project,
+        subject_type="dataset",
+        subject_id=dataset.pk,
+        status=JobStatus.RUNNING,
+    )
+    response = client_for(owner).post(
+        f"/projects/{project.slug}/steps/data/",
+        {"action": "target", "target_column": "churn"},
+    )
+    assert response.status_code == 409
+    assert (
+        "Analysing the target and sensitive attributes is already running for "
+        f"this dataset (job {running.pk})"
+    ) in response.text
+    project.refresh_from_db()
+    assert project.target_column == ""
+    assert Job.objects.filter(kind="analyze").count() == 1
+
+
 # ------------------------------------------------------------------- the fence
 
 
