@@ -28,7 +28,7 @@ def settle_duplicates(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("projects", "0006_study_checking"),
+        ("projects", "0007_test_looks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
