@@ -85,6 +85,8 @@ RULES = {
     "POST /api/studies/{study_id}/cancel": ("status",),
     # The test split is looked at once per experiment (issue 19: 400).
     "POST /api/experiments/{experiment_id}/evaluate-test": ("test",),
+    # Only a failed or cancelled job, and only its latest attempt, is retried.
+    "POST /api/jobs/{job_id}/retry": ("status",),
 }
 # Django's multipart parser drops an empty file part: the file is then missing
 # (422 naming it), though the document cannot say "not empty" of a binary.

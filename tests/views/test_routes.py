@@ -19,7 +19,7 @@ import pytest
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 
-from projects.models import Experiment, Study
+from projects.models import Experiment, Job, Study
 from projects.selectors import STEPS
 from projects.services.datasets import dataset_upload
 from projects.services.tokens import token_create
@@ -231,14 +231,14 @@ ROUTES = {
         )
     ],
     "jobs/<uuid:job_id>/status/": [
-        route("/jobs/{job_id}/status/", PAGE_405, GET=scoped(PAGE, 200))
+        route("/jobs/{page_job_id}/status/", PAGE_405, GET=scoped(PAGE, 200))
     ],
     # The world's profile job is queued: cancelled, then retried (back to the page).
     "jobs/<uuid:job_id>/cancel/": [
-        route("/jobs/{job_id}/cancel/", PAGE_405, POST=scoped(PAGE, 302, **WRITER))
+        route("/jobs/{page_job_id}/cancel/", PAGE_405, POST=scoped(PAGE, 302, **WRITER))
     ],
     "jobs/<uuid:job_id>/retry/": [
-        route("/jobs/{job_id}/retry/", PAGE_405, POST=scoped(PAGE, 302, **WRITER))
+        route("/jobs/{page_job_id}/retry/", PAGE_405, POST=scoped(PAGE, 302, **WRITER))
     ],
     # django-ninja's root ("api/") is shadowed by ours ("^api/$"): JSON 404.
     "^api/$": [route("/api/", NOT_FOUND)],
@@ -467,6 +467,16 @@ def world(project, owner, member, outsider, tmp_path):
         path=write_csv(tmp_path / "data.csv", rows=30),
         filename="data.csv",
     )
+    # The pages cancel and retry `job`; the API gets a failed job of its own, so
+    # that its retry is of a latest attempt (an older one is refused, 400).
+    api_job = Job.objects.create(
+        kind="analyze",
+        project=project,
+        subject_type="dataset",
+        subject_id=dataset.pk,
+        status="failed",
+        error="for the routes test",
+    )
     token, _raw = token_create(user=owner, name="routes")
     _token, scientist_raw = token_create(user=users["scientist"], name="routes")
     experiment = Experiment.objects.create(
@@ -486,7 +496,8 @@ def world(project, owner, member, outsider, tmp_path):
         "slug": project.slug,
         "project_id": project.pk,
         "dataset_id": dataset.pk,
-        "job_id": job.id,
+        "page_job_id": job.id,
+        "job_id": api_job.id,
         "token_id": token.pk,
     }
     return users, ids, scientist_raw
