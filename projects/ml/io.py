@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
+from xml.etree import ElementTree as ET
 
 import pandas as pd
 import pyarrow as pa
@@ -141,6 +142,8 @@ class ReadLimits:
 
     max_rows: int = 20_000_000
     max_columns: int = 2_000
+    # The in-memory size the decoded table may take (None: no budget).
+    max_bytes: int | None = 2 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -237,7 +240,9 @@ def read_table(
                 table, info = _read_csv(
                     path, extension, encoding, text, size <= len(head), limits
                 )
-        return _finish(table, info, limits)
+        table, info = _finish(table, info, limits)
+        _check_table_budget(table, limits)
+        return table, info
     except DataFileError:
         raise
     except MemoryError:
@@ -605,12 +610,9 @@ def _detect_encoding(head: bytes, *, complete: bool) -> str:
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    if _looks_like_utf16_without_bom(head):
-        raise DataFileError(
-            "This looks like UTF-16 text without a byte-order mark. Save it as "
-            "UTF-8 (or UTF-16 with BOM) and upload it again.",
-            code="encoding",
-        )
+    utf16 = _utf16_without_bom(head)
+    if utf16 is not None:
+        return utf16
     try:
         # An incremental decoder tolerates a multi-byte character cut off at the
         # end of the sample, and only there.
@@ -627,14 +629,24 @@ def _single_byte_encoding(head: bytes) -> str:
     return "latin-1"
 
 
-def _looks_like_utf16_without_bom(head: bytes) -> bool:
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le`` / ``utf-16-be`` for text whose every other byte is mostly 0.
+
+    Tables are mostly ASCII (digits, delimiters, Latin names), whose UTF-16 form has
+    a zero high byte: zeros at odd offsets are little-endian, at even offsets
+    big-endian. Text with few ASCII characters is not detected (and is refused as
+    binary, with a hint about UTF-16).
+    """
     sample = head[:4096]
+    sample = sample[: len(sample) - len(sample) % 2]
     if len(sample) < 8 or b"\x00" not in sample:
-        return False
+        return None
     even = sample[0::2].count(0)
     odd = sample[1::2].count(0)
     half = len(sample) // 2
-    return max(even, odd) > 0.4 * half and min(even, odd) < 0.05 * half
+    if max(even, odd) <= 0.4 * half or min(even, odd) >= 0.05 * half:
+        return None
+    return "utf-16-le" if odd > even else "utf-16-be"
 
 
 def _decode_head(head: bytes, encoding: str, *, complete: bool) -> str:
@@ -648,7 +660,7 @@ def _decode_head(head: bytes, encoding: str, *, complete: bool) -> str:
 
 
 def _check_text(text: str, head: bytes, encoding: str) -> None:
-    if encoding != "utf-16" and b"\x00" in head:
+    if not encoding.startswith("utf-16") and b"\x00" in head:
         raise _binary_error()
     if not text.strip():
         return
@@ -771,6 +783,7 @@ def _read_csv(
         with open(path, "rb") as handle:
             encoding = _single_byte_encoding(_c1_sample(handle))
         table = _parse_csv(path, encoding, parse_delimiter, multiline, block)
+    _refuse_unclosed_quote(table, path, encoding, parse_delimiter)
     info = TableInfo(
         source_format="tsv" if shown_delimiter == "\t" else "csv",
         encoding=encoding,
@@ -888,6 +901,7 @@ def _read_parquet_file(path: str, limits: ReadLimits) -> tuple[pa.Table, TableIn
         if metadata.num_rows > limits.max_rows:
             raise _too_many_rows(metadata.num_rows, limits)
         _check_flat(parquet.schema_arrow)
+        _check_parquet_budget(parquet, path, limits)
         try:
             table = parquet.read()
         except Exception as exc:
@@ -1051,6 +1065,8 @@ def _json_with_pandas(path: str, encoding: str) -> pa.Table:
 def _read_excel(
     path: str, content: str, limits: ReadLimits
 ) -> tuple[pa.Table, TableInfo]:
+    if content == "xlsx":
+        _check_xlsx_budget(path, limits)
     try:
         raw = pd.read_excel(
             path, sheet_name=0, header=None, dtype=object, engine="calamine"
@@ -1104,6 +1120,291 @@ def _frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
             array = array.cast(pa.string())
         arrays.append(array)
     return pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])
+
+
+# ---------------------------------------------------------------------------
+# Memory budgets: what a table will take, known before it is decoded
+# ---------------------------------------------------------------------------
+
+# A dense cell of a sheet costs a slot in the reader's rows and in the frame's
+# object array, plus its value object (a float is 24 bytes, a short text ~50).
+_EXCEL_SLOT_BYTES = 16
+_EXCEL_VALUE_BYTES = 40
+
+
+def _human_bytes(count: float) -> str:
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= size or unit == "KB":
+            return f"{count / size:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _too_large(estimate: float, limits: ReadLimits, detail: str = "") -> DataFileError:
+    assert limits.max_bytes is not None
+    return DataFileError(
+        f"The file would take {_human_bytes(estimate)} in memory{detail}; the "
+        f"limit is {_human_bytes(limits.max_bytes)} (DATASET_MAX_BYTES).",
+        code="too_large",
+    )
+
+
+def _check_table_budget(table: pa.Table, limits: ReadLimits) -> None:
+    """Text formats: the decoded table, before anything else is made from it.
+
+    A text file's decoded size is bounded by the upload cap (a few times the file
+    size), so it is checked once parsed; Parquet and Excel are checked before.
+    """
+    if limits.max_bytes is not None and table.nbytes > limits.max_bytes:
+        raise _too_large(table.nbytes, limits)
+
+
+def _check_parquet_budget(
+    parquet: pq.ParquetFile, path: str, limits: ReadLimits
+) -> None:
+    """Refuse a Parquet file whose decoded columns would exceed the byte budget.
+
+    From the footer: fixed-width columns take rows x width; text and binary
+    columns at least their uncompressed page bytes. A dictionary-encoded column
+    can take far more than its pages (one long value repeated in every row), so
+    its decoded size is computed from the dictionary and the indices alone, read
+    without decoding the values (``read_dictionary``), one column and row group
+    at a time.
+    """
+    if limits.max_bytes is None:
+        return
+    metadata = parquet.metadata
+    schema = parquet.schema_arrow
+    rows = metadata.num_rows
+    estimate = 0
+    dictionary_columns: list[tuple[int, str]] = []
+    for j in range(metadata.num_columns):
+        field = schema.field(j)
+        value_type = (
+            field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        )
+        estimate += rows // 8 + 1  # validity bitmap
+        try:
+            estimate += rows * max(value_type.bit_width, 8) // 8
+            continue
+        except ValueError:  # variable width: text, binary
+            pass
+        offsets = 8 if pa.types.is_large_string(value_type) else 4
+        estimate += rows * offsets
+        encoded = False
+        for g in range(metadata.num_row_groups):
+            chunk = metadata.row_group(g).column(j)
+            estimate += chunk.total_uncompressed_size
+            encoded = encoded or chunk.has_dictionary_page
+        if encoded:
+            dictionary_columns.append((j, field.name))
+    if estimate > limits.max_bytes:
+        raise _too_large(estimate, limits)
+    if not dictionary_columns:
+        return
+    names = [name for _, name in dictionary_columns]
+    with pq.ParquetFile(path, read_dictionary=names) as encoded_file:
+        for _, name in dictionary_columns:
+            for g in range(metadata.num_row_groups):
+                for chunk in (
+                    encoded_file.read_row_group(g, columns=[name]).column(0).chunks
+                ):
+                    if not pa.types.is_dictionary(chunk.type):
+                        continue
+                    lengths = pc.binary_length(chunk.dictionary)
+                    used = pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0
+                    # The pages were counted above; the decoded values replace them.
+                    estimate += used
+                    if estimate > limits.max_bytes:
+                        raise _too_large(
+                            estimate,
+                            limits,
+                            f" (column '{_short(name)}' alone "
+                            f"repeats its values to {_human_bytes(used)})",
+                        )
+
+
+def _iterparse(
+    handle: IO[bytes], events: tuple[str, ...] = ("end",)
+) -> Iterator[tuple[str, Any]]:
+    # ElementTree never fetches external entities, and the expat it runs on (2.4+,
+    # checked by a test) stops entity-expansion bombs ("billion laughs").
+    return ET.iterparse(handle, events=events)  # noqa: S314
+
+
+def _local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+_CELL_REF = re.compile(r"([A-Za-z]{1,3})(\d+)")
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for char in letters.upper():
+        number = number * 26 + ord(char) - 64
+    return number
+
+
+def _first_sheet_name(archive: zipfile.ZipFile) -> str | None:
+    """The part name of the workbook's first sheet (the one that is read)."""
+    names = set(archive.namelist())
+    try:
+        with archive.open("xl/workbook.xml") as handle:
+            first = None
+            for _, elem in _iterparse(handle):
+                if _local_name(elem.tag) == "sheet":
+                    first = next(
+                        (v for k, v in elem.attrib.items() if _local_name(k) == "id"),
+                        None,
+                    )
+                    break
+        with archive.open("xl/_rels/workbook.xml.rels") as handle:
+            for _, elem in _iterparse(handle):
+                if _local_name(elem.tag) == "Relationship" and elem.get("Id") == first:
+                    target = elem.get("Target", "")
+                    name = (
+                        target.lstrip("/") if target.startswith("/") else "xl/" + target
+                    )
+                    if name in names:
+                        return name
+    except (KeyError, ET.ParseError):
+        pass
+    sheets = sorted(n for n in names if re.fullmatch(r"xl/worksheets/[^/]+\.xml", n))
+    return sheets[0] if sheets else None
+
+
+def _shared_string_lengths(archive: zipfile.ZipFile) -> list[int]:
+    if "xl/sharedStrings.xml" not in archive.namelist():
+        return []
+    lengths: list[int] = []
+    with archive.open("xl/sharedStrings.xml") as handle:
+        current = 0
+        for _, elem in _iterparse(handle):
+            name = _local_name(elem.tag)
+            if name == "t":
+                current += len(elem.text or "")
+            elif name == "si":
+                lengths.append(current)
+                current = 0
+                elem.clear()
+    return lengths
+
+
+def _check_xlsx_budget(path: str, limits: ReadLimits) -> None:
+    """Refuse a workbook whose first sheet would make a table over the budgets.
+
+    A reader builds a dense table from the top-left corner to the farthest cell
+    (python-calamine spans the cells it finds; the sheet's ``<dimension>`` is not
+    trusted, as a file can claim anything there). The sheet XML is streamed once,
+    counting cells, their extent and the text they hold (a shared string counts
+    once per cell that uses it), and stops as soon as a budget is passed.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sheet = _first_sheet_name(archive)
+            if sheet is None:
+                return  # the reader explains what is wrong
+            shared = _shared_string_lengths(archive)
+            with archive.open(sheet) as handle:
+                _scan_sheet(handle, shared, limits)
+    except (ET.ParseError, zipfile.BadZipFile, KeyError, OSError, EOFError):
+        return  # damaged: the reader refuses it with its own message
+
+
+def _scan_sheet(handle: IO[bytes], shared: list[int], limits: ReadLimits) -> None:
+    max_row = max_col = cells = text = 0
+    row_number = 0
+    column = 0
+    sheet_data = None
+    for event, elem in _iterparse(handle, ("start", "end")):
+        name = _local_name(elem.tag)
+        if event == "start":
+            if name == "sheetData":
+                sheet_data = elem
+            elif name == "row":
+                row_number = int(elem.get("r") or row_number + 1)
+                column = 0
+            continue
+        if name == "c":
+            ref = _CELL_REF.fullmatch(elem.get("r") or "")
+            if ref:
+                column = _column_number(ref.group(1))
+                row_number = int(ref.group(2))
+            else:
+                column += 1
+            kind = elem.get("t")
+            if kind == "s":
+                value = next((c.text for c in elem if _local_name(c.tag) == "v"), None)
+                with contextlib.suppress(ValueError, IndexError, TypeError):
+                    text += shared[int(value)]
+            elif kind in ("inlineStr", "str"):
+                text += sum(len(t.text or "") for t in elem.iter() if t is not elem)
+            cells += 1
+            elem.clear()
+            if row_number > max_row or column > max_col:
+                max_row = max(max_row, row_number)
+                max_col = max(max_col, column)
+        elif name == "row":
+            max_row = max(max_row, row_number)
+            if sheet_data is not None:
+                sheet_data.clear()
+        else:
+            continue
+        if limits.max_bytes is not None:
+            estimate = (
+                max_row * max_col * _EXCEL_SLOT_BYTES
+                + cells * _EXCEL_VALUE_BYTES
+                + text
+            )
+            if estimate > limits.max_bytes:
+                raise _too_large(
+                    estimate,
+                    limits,
+                    f" (its first sheet spans {max_row:,} rows x {max_col:,} columns)",
+                )
+    if max_col > limits.max_columns:
+        raise _too_many_columns(max_col, limits)
+    if max_row - 1 > limits.max_rows:
+        raise _too_many_rows(max_row - 1, limits)
+
+
+def _refuse_unclosed_quote(
+    table: pa.Table, path: str, encoding: str, delimiter: str
+) -> None:
+    """Refuse a CSV whose quote is never closed, naming the line it opened on.
+
+    The parser takes everything after an unclosed quote as one value, so the last
+    row then holds a line break; only then is the file scanned (bounded) to
+    confirm it and find the line.
+    """
+    if table.num_rows == 0:
+        return
+    last = table.slice(table.num_rows - 1)
+    suspicious = False
+    for field, column in zip(last.schema, last.columns, strict=True):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            value = column[0].as_py()
+            if value and ("\n" in value or "\r" in value):
+                suspicious = True
+                break
+    if not suspicious or os.path.getsize(path) > _SCAN_LIMIT_BYTES:
+        return
+    python_encoding = "utf-8-sig" if encoding == "utf-8" else encoding
+    with open(path, encoding=python_encoding, errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, strict=True)
+        start = 1
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            if "unexpected end of data" not in str(exc):
+                return
+            raise DataFileError(
+                f'A quote (") opened on line {start:,} is never closed, so '
+                "everything after it would be one value. Close the quote (or "
+                'double a quote inside a value, "") and upload the file again.',
+                code="unclosed_quote",
+            ) from None
 
 
 # ---------------------------------------------------------------------------

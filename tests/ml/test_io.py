@@ -577,11 +577,14 @@ def test_it_refuses_many_control_characters(tmp_path):
     assert error.code == "binary"
 
 
-def test_it_explains_utf16_without_a_byte_order_mark(tmp_path):
-    error = refused(tmp_path, "a,b\n1,2\n".encode("utf-16-le"), "data.csv")
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_it_reads_utf16_without_a_byte_order_mark(tmp_path, encoding):
+    data = "name,city\nÅsa,Malmö\nBob,Oslo\n".encode(encoding)
 
-    assert error.code == "encoding"
-    assert "UTF-16" in str(error)
+    table, info = load(tmp_path, data, "data.csv")
+
+    assert table.to_pydict() == {"name": ["Åsa", "Bob"], "city": ["Malmö", "Oslo"]}
+    assert info.encoding == encoding
 
 
 def test_it_refuses_ragged_rows_and_names_the_row(tmp_path):
