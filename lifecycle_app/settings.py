@@ -95,6 +95,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "projects.uploads.ChunkedUploadMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "projects.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -227,6 +228,9 @@ FILE_UPLOAD_HANDLERS = ["projects.uploads.CappedUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 DATASET_MAX_ROWS = env_int("DATASET_MAX_ROWS", 20_000_000)
 DATASET_MAX_COLUMNS = env_int("DATASET_MAX_COLUMNS", 2_000)
+# The memory a data set may take once decoded, checked by the ingest job before it
+# decodes (Parquet footers and dictionaries, Excel sheet extents).
+DATASET_MAX_BYTES = env_int("DATASET_MAX_BYTES", 2 * 1024**3)
 PROFILE_SAMPLE_ROWS = env_int("PROFILE_SAMPLE_ROWS", 200_000)
 # Step 4: a feature spec may produce at most this many model inputs (one-hot of an
 # identifier is refused with the column named).

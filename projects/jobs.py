@@ -47,6 +47,11 @@ def _kinds() -> dict[str, JobKind]:
     from projects.services import datasets, experiments, preparation, tuning
 
     return {
+        "ingest": JobKind(
+            run=datasets.dataset_ingest_run,
+            on_ended=datasets.dataset_ingest_ended,
+            label="Reading, checking and profiling the upload",
+        ),
         "profile": JobKind(
             run=datasets.dataset_profile_run,
             on_ended=datasets.dataset_profile_ended,

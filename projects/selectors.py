@@ -237,6 +237,13 @@ def dataset_versions(project: Project) -> QuerySet[Dataset]:
     )
 
 
+def last_project_job(project: Project, kind: str) -> Job | None:
+    """The project's most recent job of a kind, whatever its subject."""
+    return (
+        Job.objects.filter(project=project, kind=kind).order_by("-created_at").first()
+    )
+
+
 def latest_job(
     subject_type: str, subject_id: int, kinds: tuple[str, ...]
 ) -> Job | None:

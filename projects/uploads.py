@@ -1,9 +1,14 @@
-"""Upload handling: the size cap is enforced while the body streams in."""
+"""Upload handling: the size cap is enforced while the body streams in, with or
+without a Content-Length."""
 
 from __future__ import annotations
 
+import tempfile
+
 from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
+from django.core.handlers.wsgi import LimitedStream
+from django.http import HttpResponse
 
 
 class CappedUploadHandler(TemporaryFileUploadHandler):
@@ -54,3 +59,59 @@ class CappedUploadHandler(TemporaryFileUploadHandler):
 def upload_limit_message() -> str:
     megabytes = settings.UPLOAD_MAX_BYTES / (1024 * 1024)
     return f"The file is larger than the upload limit of {megabytes:g} MB."
+
+
+class ChunkedUploadMiddleware:
+    """Reads a body sent without Content-Length (chunked) up to the upload cap.
+
+    Django reads exactly Content-Length bytes of a request body, so a chunked
+    upload (gunicorn passes it on de-chunked, with no length) would arrive empty.
+    This spools the body to a temporary file, stopping one byte past the cap, and
+    gives Django the length it needs. Past the cap the request is marked
+    ``upload_too_large`` with an empty body, and answered 413 like any other
+    oversized upload. A server that does not de-chunk the body gets 411.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        meta = request.META
+        chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if not chunked or meta.get("CONTENT_LENGTH"):
+            return self.get_response(request)
+        if not meta.get("wsgi.input_terminated"):
+            return HttpResponse(
+                "A body sent in chunks needs a server that de-chunks it; send "
+                "Content-Length instead.",
+                status=411,
+                content_type="text/plain",
+            )
+        cap = settings.UPLOAD_MAX_BYTES + 64 * 1024  # room for the form's parts
+        spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed with the response)
+            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE,
+            dir=settings.FILE_UPLOAD_TEMP_DIR,
+        )
+        size = 0
+        source = meta["wsgi.input"]
+        while size <= cap:
+            chunk = source.read(min(64 * 1024, cap + 1 - size))
+            if not chunk:
+                break
+            spool.write(chunk)
+            size += len(chunk)
+        if size > cap:
+            spool.close()
+            spool = tempfile.SpooledTemporaryFile()  # noqa: SIM115
+            size = 0
+            request.upload_too_large = True
+        spool.seek(0)
+        meta["CONTENT_LENGTH"] = str(size)
+        request._stream = LimitedStream(spool, size)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            spool.close()
+            raise
+        response._resource_closers.append(spool.close)
+        return response

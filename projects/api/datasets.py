@@ -52,7 +52,9 @@ def _summary(dataset: Dataset) -> dict:
     response=writes({202: DatasetCreated}, 413, 503),
 )
 def upload_dataset(request, project_id: int, file: UploadedFile = File(...)):
-    """Upload a new version (multipart field ``file``); profiling starts as a job."""
+    """Upload a new version (multipart field ``file``): 202 at once, with the
+    ``ingest`` job that reads, checks and profiles it; the version is usable
+    (``status`` "ready") when that job succeeds, and removed if it fails."""
     project = get_project_for(request.user, project_id, need=Role.SCIENTIST)
     if not hasattr(file, "temporary_file_path"):
         raise ValidationError({"file": "The upload could not be read."})
@@ -93,7 +95,7 @@ def get_dataset(request, dataset_id: int):
         for field in dataset.schema
         if field["name"] != SPLIT_COLUMN
     ]
-    job = latest_job("dataset", dataset.pk, ("profile", "analyze", "prepare"))
+    job = latest_job("dataset", dataset.pk, ("ingest", "profile", "analyze", "prepare"))
     return {
         **_summary(dataset),
         "columns": columns,

@@ -45,6 +45,8 @@ __all__ = [
     "read_table",
     "release_memory",
     "sha256_file",
+    "source_kind",
+    "table_to_frame",
     "write_parquet",
 ]
 
@@ -201,15 +203,8 @@ def read_table(
     OSError
         Only if ``path`` itself cannot be opened (a server problem, not the user's).
     """
+    kind = source_kind(filename)
     extension = _extension(filename)
-    kind = _EXTENSION_KIND.get(extension)
-    if kind is None:
-        shown = f"'{extension}'" if extension else "without an extension"
-        raise DataFileError(
-            f"Files {'ending in ' if extension else ''}{shown} are not supported. "
-            f"Upload one of: {', '.join(SUPPORTED_EXTENSIONS)}.",
-            code="unsupported_extension",
-        )
     path = os.fspath(path)
     size = os.path.getsize(path)
     with open(path, "rb") as handle:
@@ -255,6 +250,49 @@ def read_table(
             f"Could not read this {label} file: {_clean_message(exc, path)}",
             code="unreadable",
         ) from None
+
+
+def source_kind(filename: str) -> str:
+    """The reader a file name asks for (``csv``, ``parquet``, ``jsonl``, ``excel``).
+
+    Only the extension is looked at (the content is checked when it is read), so
+    an upload can be refused at once, before anything is stored or parsed.
+
+    Raises
+    ------
+    DataFileError
+        ``unsupported_extension`` for any other extension.
+    """
+    extension = _extension(filename)
+    kind = _EXTENSION_KIND.get(extension)
+    if kind is None:
+        shown = f"'{extension}'" if extension else "without an extension"
+        raise DataFileError(
+            f"Files {'ending in ' if extension else ''}{shown} are not supported. "
+            f"Upload one of: {', '.join(SUPPORTED_EXTENSIONS)}.",
+            code="unsupported_extension",
+        )
+    return kind
+
+
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """The pandas frame :func:`read_parquet` gives for a table, without a file.
+
+    The table's buffers are released column by column as the frame is built, so
+    the caller must not use ``table`` afterwards.
+    """
+    # Parquet has no second-resolution times: the stored file holds milliseconds.
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.unit == "s":
+            stored = pa.timestamp("ms", tz=field.type.tz)
+        elif pa.types.is_time32(field.type) and field.type.unit == "s":
+            stored = pa.time32("ms")
+        else:
+            continue
+        table = table.set_column(i, field.name, table.column(i).cast(stored))
+    frame = table.to_pandas(date_as_object=False, self_destruct=True)
+    release_memory()
+    return frame
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike) -> tuple[str, int]:

@@ -158,6 +158,7 @@ class Membership(models.Model):
 
 
 class DatasetStatus(models.TextChoices):
+    INGESTING = "ingesting", "Ingesting"
     PREPARING = "preparing", "Preparing"
     PROFILING = "profiling", "Profiling"
     READY = "ready", "Ready"

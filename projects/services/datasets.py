@@ -1,12 +1,16 @@
-"""Dataset versions: upload (validate + store as Parquet), profiling, analysis."""
+"""Dataset versions: upload (store the raw file), ingest job, profiling, analysis."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import shutil
 import tempfile
 import unicodedata
+import uuid
+from collections.abc import Iterator
 
 import pandas as pd
 from django.conf import settings
@@ -18,9 +22,12 @@ from django.db.models import Max
 from projects.ml.io import (
     DataFileError,
     ReadLimits,
+    TableInfo,
     read_parquet,
     read_table,
     release_memory,
+    source_kind,
+    table_to_frame,
     write_parquet,
 )
 from projects.ml.profiling import analyze_groups, analyze_target, profile_table
@@ -48,52 +55,185 @@ def display_name(filename: str) -> str:
 def dataset_upload(
     *, project: Project, user, path: str | os.PathLike, filename: str
 ) -> tuple[Dataset, Job]:
-    """Validate an uploaded file, store it as a new Parquet version, start profiling.
+    """Store an uploaded file as it is and start the job that ingests it.
 
-    Raises ValidationError({"file": ...}) for a bad file and QueueUnavailable when
-    profiling could not start; in both cases nothing is stored.
+    Nothing is parsed here: the request only copies the bytes to storage, adds a
+    version in the ``ingesting`` state and enqueues an ``ingest`` job, which reads,
+    checks and profiles the file in a worker (:func:`dataset_ingest_run`). Only the
+    extension and emptiness are judged at once.
+
+    Raises ValidationError({"file": ...}) for a file that cannot be a table and
+    QueueUnavailable when the job could not start; in both cases nothing is stored.
     """
     queue_require()
-    limits = ReadLimits(
-        max_rows=settings.DATASET_MAX_ROWS, max_columns=settings.DATASET_MAX_COLUMNS
-    )
     try:
-        table, info = read_table(path, filename=filename, limits=limits)
+        kind = source_kind(filename)
     except DataFileError as exc:
         raise ValidationError({"file": exc.message}) from exc
-
-    stored: dict = {}
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ValidationError({"file": "The file is empty."})
+    raw = _store_raw(project, path)
     try:
         dataset = Dataset(
             project=project,
             version=0,
             original_name=display_name(filename),
+            source_format=kind,
+            upload_bytes=size,
+            status=DatasetStatus.INGESTING,
+            created_by=user,
+        )
+        return dataset_save_new_version(
+            dataset=dataset,
+            user=user,
+            job_kind="ingest",
+            params={"raw": raw, "filename": display_name(filename)},
+        )
+    except BaseException:
+        default_storage.delete(raw)
+        raise
+
+
+def _store_raw(project: Project, path: str | os.PathLike) -> str:
+    key = f"datasets/{project.pk}/{uuid.uuid4().hex}.upload"
+    return file_store(key, lambda tmp: shutil.copyfile(path, tmp))[0]
+
+
+@contextlib.contextmanager
+def _local_file(name: str, suffix: str = "") -> Iterator[str]:
+    """A path on this machine holding a stored file (a copy for remote storage)."""
+    try:
+        yield default_storage.path(name)
+        return
+    except NotImplementedError:
+        pass
+    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
+        with default_storage.open(name, "rb") as src:
+            for chunk in iter(lambda: src.read(1024 * 1024), b""):
+                tmp.write(chunk)
+        tmp.flush()
+        yield tmp.name
+
+
+def _no_progress(percent: float, message: str = "") -> None:
+    return None
+
+
+def dataset_ingest_file(
+    *,
+    dataset: Dataset,
+    path: str | os.PathLike,
+    filename: str,
+    progress=_no_progress,
+    job: Job | None = None,
+) -> tuple[dict, TableInfo, dict, pd.DataFrame]:
+    """The ingest job's work on a file: read and check it, store it, profile it.
+
+    The budgets (``DATASET_MAX_BYTES``, rows, columns) are checked before the file
+    is decoded. The profile is computed from the table just read, not from the
+    Parquet file read back. A saved ``dataset`` records its file as soon as it is
+    stored, so that a job that dies later leaves no file nobody knows of.
+
+    Returns the Dataset fields of the stored file (``file``, ``sha256``,
+    ``size_bytes``), what the reader found, the profile and the frame.
+    Raises JobError with the reader's message for a file it refuses.
+    """
+    limits = ReadLimits(
+        max_rows=settings.DATASET_MAX_ROWS,
+        max_columns=settings.DATASET_MAX_COLUMNS,
+        max_bytes=settings.DATASET_MAX_BYTES,
+    )
+    progress(2, "Reading and checking the file")
+    try:
+        table, info = read_table(path, filename=filename, limits=limits)
+    except DataFileError as exc:
+        raise JobError(exc.message) from exc
+    progress(30, "Storing it as Parquet")
+    stored = dataset_store_table(dataset, table, job=job)
+    if dataset.pk is not None:
+        Dataset.objects.filter(pk=dataset.pk).update(file=stored["file"])
+    frame = table_to_frame(table)
+    del table
+    profile = profile_table(
+        frame,
+        sample_rows=settings.PROFILE_SAMPLE_ROWS,
+        random_state=0,
+        progress=lambda pct, msg: progress(40 + pct * 0.5, msg),
+    )
+    return stored, info, profile, frame
+
+
+def dataset_ingest_run(*, job: Job, progress) -> None:
+    """Job: ingest an upload (:func:`dataset_ingest_file`); the version is usable
+    only when this succeeds, and :func:`dataset_ingest_ended` removes it and every
+    file when it does not."""
+    dataset = (
+        Dataset.objects.select_related("project")
+        .filter(pk=job.subject_id, status=DatasetStatus.INGESTING)
+        .first()
+    )
+    raw = job.params.get("raw", "")
+    if dataset is None or not raw or not default_storage.exists(raw):
+        raise JobError(
+            "The uploaded file is no longer stored (a failed upload is removed); "
+            "upload it again."
+        )
+    with _local_file(raw) as local:
+        stored, info, profile, frame = dataset_ingest_file(
+            dataset=dataset,
+            path=local,
+            filename=job.params.get("filename", ""),
+            progress=progress,
+            job=job,
+        )
+    progress(92, "Analysing the target and sensitive attributes")
+    analysis = _analysis(dataset.project, frame)
+    del frame
+    release_memory()
+    progress(98, "Saving the version")
+    with job_fence(job):
+        Dataset.objects.filter(pk=dataset.pk, status=DatasetStatus.INGESTING).update(
+            status=DatasetStatus.READY,
             source_format=info.source_format,
             source_encoding=info.encoding or "",
             source_delimiter=info.delimiter or "",
-            upload_bytes=os.path.getsize(path),
             n_rows=info.n_rows,
             n_columns=info.n_columns,
             schema=info.schema,
-            created_by=user,
+            profile=profile,
+            analysis=analysis,
+            **stored,
         )
-        stored = dataset_store_table(dataset, table)
-        del table
-        release_memory()
-        for name, value in stored.items():
-            setattr(dataset, name, value)
-        dataset, job = dataset_save_new_version(
-            dataset=dataset,
-            user=user,
-            job_kind="profile",
+        audit_record(
+            actor=job.created_by,
             verb="dataset.uploaded",
-            data={"name": dataset.original_name},
+            obj=dataset,
+            project=dataset.project,
+            data={
+                "version": dataset.version,
+                "sha256": stored["sha256"],
+                "name": dataset.original_name,
+            },
         )
-    except BaseException:
-        if stored:
-            default_storage.delete(stored["file"])
-        raise
-    return dataset, job
+    default_storage.delete(raw)
+
+
+def dataset_ingest_ended(job: Job) -> None:
+    """A failed or cancelled ingest leaves nothing: no version, no file."""
+    names = [job.params.get("raw", "")]
+    dataset = Dataset.objects.filter(
+        pk=job.subject_id, status=DatasetStatus.INGESTING
+    ).first()
+    if dataset is not None:
+        names.append(dataset.file.name)
+        dataset.delete()
+
+    def remove() -> None:
+        for name in filter(None, names):
+            default_storage.delete(name)
+
+    transaction.on_commit(remove)
 
 
 def dataset_store_table(dataset: Dataset, table, *, job: Job | None = None) -> dict:
@@ -111,9 +251,19 @@ def dataset_store_table(dataset: Dataset, table, *, job: Job | None = None) -> d
 
 
 def dataset_save_new_version(
-    *, dataset: Dataset, user, job_kind: str, verb: str, data: dict
+    *,
+    dataset: Dataset,
+    user,
+    job_kind: str,
+    verb: str = "",
+    data: dict | None = None,
+    params: dict | None = None,
 ) -> tuple[Dataset, Job]:
-    """Save a new version with the next number and start its job, atomically."""
+    """Save a new version with the next number and start its job, atomically.
+
+    With ``verb``, the new version is audited at once (an upload is audited when
+    its ingest job has checked it).
+    """
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -129,14 +279,20 @@ def dataset_save_new_version(
                     subject_type="dataset",
                     subject_id=dataset.pk,
                     user=user,
+                    params=params,
                 )
-                audit_record(
-                    actor=user,
-                    verb=verb,
-                    obj=dataset,
-                    project=dataset.project,
-                    data={"version": dataset.version, "sha256": dataset.sha256, **data},
-                )
+                if verb:
+                    audit_record(
+                        actor=user,
+                        verb=verb,
+                        obj=dataset,
+                        project=dataset.project,
+                        data={
+                            "version": dataset.version,
+                            "sha256": dataset.sha256,
+                            **(data or {}),
+                        },
+                    )
             return dataset, job
         except IntegrityError:
             # Two uploads raced for the same version number; take the next one.

@@ -19,8 +19,8 @@ from projects.charts.profile import (
 )
 from projects.forms import TargetForm, UploadForm
 from projects.jobs import kind_label
-from projects.models import DatasetStatus, Role
-from projects.selectors import dataset_versions, latest_job
+from projects.models import DatasetStatus, JobStatus, Role
+from projects.selectors import dataset_versions, last_project_job, latest_job
 from projects.services.datasets import dataset_upload
 from projects.services.projects import project_update
 from projects.uploads import upload_limit_message
@@ -96,8 +96,9 @@ def data_step(request: HttpRequest, slug: str) -> HttpResponse:
         if dataset is not None:
             messages.success(
                 request,
-                f"Stored version {dataset.version}: {dataset.n_rows:,} rows × "
-                f"{dataset.n_columns} columns. Profiling has started.",
+                f"Received {dataset.original_name} as version {dataset.version}. "
+                "It is being read, checked and profiled; it can be used when that "
+                "ends.",
             )
             return redirect("projects:step", project.slug, "data")
 
@@ -132,9 +133,17 @@ def data_step(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("projects:step", project.slug, "data")
 
     job = (
-        latest_job("dataset", selected.pk, ("profile", "analyze")) if selected else None
+        latest_job("dataset", selected.pk, ("ingest", "profile", "analyze"))
+        if selected
+        else None
     )
+    # A failed upload leaves no version behind; its job still says why.
+    ingest = last_project_job(project, "ingest")
+    ended_badly = (JobStatus.FAILED, JobStatus.CANCELLED)
+    failed_ingest = ingest if ingest and ingest.status in ended_badly else None
     context = {
+        "failed_ingest": failed_ingest,
+        "failed_ingest_label": kind_label("ingest"),
         "versions": versions,
         "selected": selected,
         "latest": latest,

@@ -49,21 +49,16 @@ def test_it_includes_the_warnings_and_the_profile(api_as, ready_dataset):
     assert body["analysis"] is None
 
 
-def test_it_says_profiling_while_the_job_waits(api_as, project, owner, churn_csv):
+def test_it_says_ingesting_while_the_job_waits(api_as, project, owner, churn_csv):
     dataset, job = dataset_upload(
         project=project, user=owner, path=churn_csv, filename="c.csv"
     )
     body = api_as("viewer").get(f"/api/datasets/{dataset.pk}").json()
-    assert body["status"] == "profiling"
+    assert body["status"] == "ingesting"
     assert body["profile"] is None and body["warnings"] == []
     assert body["job"] == {"id": str(job.id), "status": "queued"}
-    assert [c["name"] for c in body["columns"]] == [
-        "age",
-        "income",
-        "city",
-        "sex",
-        "churn",
-    ]
+    # Nothing is known of the content until the job has read it.
+    assert (body["columns"], body["n_rows"], body["sha256"]) == ([], 0, "")
 
 
 def test_it_returns_404_to_an_outsider(api_for, outsider, ready_dataset):
@@ -113,7 +108,7 @@ def test_it_lists_the_versions_to(
     response = api_as(role).get(f"/api/projects/{project.pk}/datasets")
     assert response.status_code == 200
     assert [(d["version"], d["status"]) for d in response.json()] == [
-        (2, "profiling"),
+        (2, "ingesting"),
         (1, "ready"),
     ]
     assert "profile" not in response.json()[0]

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from projects.models import Dataset, Job
 from tests.views.support import (
     BAD_UPLOADS,
+    REFUSED_AT_UPLOAD,
     leftover_files,
     pickle_bytes,
     stored_files,
@@ -33,8 +34,18 @@ def _assert_nothing_stored(settings, upload_tmp):
 
 
 @pytest.mark.parametrize("role", ["scientist", "owner"])
-def test_it_accepts_a_good_csv_for(api_as, project, role, churn_csv, settings):
-    response = _upload(api_as(role), project, "churn.csv", churn_csv.read_bytes())
+def test_it_answers_202_with_the_ingest_job_for(
+    api_as,
+    project,
+    role,
+    churn_csv,
+    settings,
+    run_jobs,
+    django_capture_on_commit_callbacks,
+):
+    client = api_as(role)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(client, project, "churn.csv", churn_csv.read_bytes())
     assert response.status_code == 202
     body = response.json()
     dataset = Dataset.objects.get()
@@ -44,10 +55,22 @@ def test_it_accepts_a_good_csv_for(api_as, project, role, churn_csv, settings):
         "version": 1,
         "job": {"id": str(job.id), "status": "queued"},
     }
-    assert (dataset.n_rows, dataset.n_columns) == (200, 5)
+    assert job.kind == "ingest" and job.subject_id == dataset.pk
+    before = client.get(f"/api/datasets/{dataset.pk}").json()
+    assert (before["status"], before["n_rows"], before["profile"]) == (
+        "ingesting",
+        0,
+        None,
+    )
+
+    run_jobs()
+
+    assert client.get(f"/api/jobs/{job.id}").json()["status"] == "succeeded"
+    after = client.get(f"/api/datasets/{dataset.pk}").json()
+    assert (after["status"], after["n_rows"], after["n_columns"]) == ("ready", 200, 5)
+    assert after["profile"]["n_rows"] == 200
     [stored] = stored_files(settings)
-    assert dataset.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()
-    assert (job.kind, job.subject_id) == ("profile", dataset.pk)
+    assert after["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("role", ["viewer", "approver"])
@@ -71,8 +94,8 @@ def test_it_returns_401_to_anonymous(client, project, churn_csv):
     assert not Dataset.objects.exists()
 
 
-@pytest.mark.parametrize("case", sorted(BAD_UPLOADS))
-def test_it_explains_a_bad_file(api_as, project, case, upload_tmp, settings):
+@pytest.mark.parametrize("case", sorted(REFUSED_AT_UPLOAD))
+def test_it_refuses_a_file_type_at_once(api_as, project, case, upload_tmp, settings):
     name, content, message = BAD_UPLOADS[case]
     response = _upload(api_as("owner"), project, name, content)
     assert response.status_code == 400
@@ -80,6 +103,26 @@ def test_it_explains_a_bad_file(api_as, project, case, upload_tmp, settings):
     assert body["field"] == "file"
     assert message in body["message"]
     _assert_nothing_stored(settings, upload_tmp)
+
+
+@pytest.mark.parametrize("case", sorted(set(BAD_UPLOADS) - REFUSED_AT_UPLOAD))
+def test_it_explains_a_bad_file_in_the_failed_job(
+    api_as, project, case, upload_tmp, settings, profile_jobs
+):
+    name, content, message = BAD_UPLOADS[case]
+    client = api_as("owner")
+    with profile_jobs():
+        response = _upload(client, project, name, content)
+    assert response.status_code == 202
+    body = response.json()
+    job = client.get(f"/api/jobs/{body['job']['id']}").json()
+    assert job["status"] == "failed"
+    assert message in job["error"]
+    # The version is gone with its files: nothing half-written to pick.
+    assert client.get(f"/api/datasets/{body['id']}").status_code == 404
+    assert client.get(f"/api/projects/{project.pk}/datasets").json() == []
+    assert stored_files(settings) == []
+    assert leftover_files(upload_tmp) == []
 
 
 def test_it_refuses_an_empty_file(api_as, project, upload_tmp, settings):
@@ -101,15 +144,18 @@ def test_it_names_the_file_field_when_no_file_is_sent(api_as, project):
 
 
 def test_it_never_unpickles_a_pickle_named_csv(
-    api_as, project, tmp_path, upload_tmp, settings
+    api_as, project, tmp_path, upload_tmp, settings, profile_jobs
 ):
     canary = tmp_path / "canary"
-    response = _upload(api_as("owner"), project, "data.csv", pickle_bytes(canary))
-    assert response.status_code == 400
-    assert response.json()["field"] == "file"
-    assert "pickle" in response.json()["message"]
+    client = api_as("owner")
+    with profile_jobs():
+        response = _upload(client, project, "data.csv", pickle_bytes(canary))
+    job = client.get(f"/api/jobs/{response.json()['job']['id']}").json()
+    assert job["status"] == "failed"
+    assert "pickle" in job["error"]
     assert not canary.exists()
-    _assert_nothing_stored(settings, upload_tmp)
+    assert not Dataset.objects.exists()
+    assert stored_files(settings) == []
 
 
 @pytest.mark.parametrize("size", ["just-over", "far-over"])

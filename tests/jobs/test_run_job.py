@@ -80,29 +80,27 @@ def test_it_refuses_to_store_a_file_inside_a_transaction(project, owner, tmp_pat
     assert not Dataset.objects.exists() and not Job.objects.exists()
 
 
-def test_it_records_a_failure_with_its_reason_and_retries(uploaded, run_jobs):
+def test_it_records_a_failure_with_its_reason_and_removes_the_upload(
+    uploaded, run_jobs
+):
     dataset, job = uploaded
-    stored = dataset.file.name
-    with default_storage.open(stored, "rb") as fh:
-        content = fh.read()
-    default_storage.delete(stored)
+    default_storage.delete(job.params["raw"])  # the raw upload vanished
     run_jobs()
     job.refresh_from_db()
-    dataset.refresh_from_db()
     assert job.status == "failed"
-    assert "The stored file of version 1 is missing" in job.error
+    assert job.error == (
+        "The uploaded file is no longer stored (a failed upload is removed); "
+        "upload it again."
+    )
     assert "Traceback" not in job.error
-    assert dataset.status == "failed"
+    assert not Dataset.objects.filter(pk=dataset.pk).exists()
 
-    with default_storage.open(stored, "wb") as fh:
-        fh.write(content)
+    # A retry cannot bring the file back; it ends with the same clear reason.
     again = job_retry(job=job, user=None)
     assert again.retry_of_id == job.pk
-    assert Dataset.objects.get(pk=dataset.pk).status == "profiling"
     run_jobs()
     again.refresh_from_db()
-    dataset.refresh_from_db()
-    assert again.status == "succeeded" and dataset.status == "ready"
+    assert (again.status, again.error) == ("failed", job.error)
 
 
 def test_it_cancels_a_queued_job_before_it_runs(uploaded, run_jobs):
@@ -110,9 +108,9 @@ def test_it_cancels_a_queued_job_before_it_runs(uploaded, run_jobs):
     job_cancel(job=job, user=None)
     run_jobs()
     job.refresh_from_db()
-    dataset.refresh_from_db()
     assert job.status == "cancelled"
-    assert dataset.profile is None and dataset.status == "failed"
+    assert not Dataset.objects.filter(pk=dataset.pk).exists()
+    assert not default_storage.exists(job.params["raw"])
 
 
 def test_it_stops_a_running_job_that_was_asked_to_cancel(uploaded):
@@ -129,7 +127,7 @@ def test_it_fails_running_jobs_whose_heartbeat_stopped(uploaded, settings):
     assert jobs_reconcile() == [str(job.pk)]
     job.refresh_from_db()
     assert job.status == "failed" and job.error.startswith("Worker lost")
-    assert Dataset.objects.get(pk=job.subject_id).status == "failed"
+    assert not Dataset.objects.filter(pk=job.subject_id).exists()
 
 
 def test_it_leaves_live_jobs_alone(uploaded):

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -78,12 +79,17 @@ def test_it_marks_a_job_failed_when_its_worker_is_killed(
     assert time.monotonic() - killed_at < 90
     job.refresh_from_db()
     assert job.error.startswith("Worker lost")
-    dataset.refresh_from_db()
-    assert dataset.status == "failed" and dataset.profile is None
+    # The lost ingest leaves no version and no file behind.
+    assert not Dataset.objects.filter(pk=dataset.pk).exists()
+    media = Path(worker_env["MEDIA_ROOT"]) / "datasets"
+    assert not media.exists() or not any(p.is_file() for p in media.rglob("*"))
 
+    # Retrying cannot bring the file back: the new attempt says so and ends.
     again = job_retry(job=job, user=owner)
     start_worker()
-    wait_for(lambda: status_of(again) == "succeeded", timeout=120, interval=0.2)
-    dataset.refresh_from_db()
-    assert dataset.status == "ready" and dataset.profile["n_rows"] == 1_500_000
-    assert Job.objects.filter(subject_id=dataset.pk, status="succeeded").count() == 1
+    wait_for(lambda: status_of(again) == "failed", timeout=120, interval=0.2)
+    again.refresh_from_db()
+    assert again.error == (
+        "The uploaded file is no longer stored (a failed upload is removed); "
+        "upload it again."
+    )

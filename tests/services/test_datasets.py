@@ -17,41 +17,100 @@ def _upload(project, owner, path, filename=None):
     )
 
 
-def test_it_stores_a_version_with_hash_counts_and_schema(project, owner, tmp_path):
+def test_it_stores_the_raw_file_and_starts_an_ingest_job(project, owner, tmp_path):
     dataset, job = _upload(project, owner, write_csv(tmp_path / "churn.csv"))
-    assert dataset.version == 1
-    assert (dataset.n_rows, dataset.n_columns) == (200, 5)
-    assert [c["name"] for c in dataset.schema] == [
-        "age",
-        "income",
-        "city",
-        "sex",
-        "churn",
-    ]
+    assert (dataset.version, dataset.status, dataset.n_rows) == (1, "ingesting", 0)
+    assert dataset.file.name == ""  # no Parquet before the job has read the file
+    assert (job.kind, job.status, job.subject_id) == ("ingest", "queued", dataset.pk)
+    assert job.params["raw"].endswith(".upload")
+    assert "churn" not in job.params["raw"]  # generated key, not the user's name
+
+
+def test_it_makes_a_version_with_hash_counts_and_schema_in_the_job(
+    project, owner, tmp_path, profile_jobs
+):
+    with profile_jobs():
+        dataset, _job = _upload(project, owner, write_csv(tmp_path / "churn.csv"))
+    dataset.refresh_from_db()
+    assert (dataset.status, dataset.n_rows, dataset.n_columns) == ("ready", 200, 5)
+    assert dataset.column_names == ["age", "income", "city", "sex", "churn"]
     assert len(dataset.sha256) == 64
     assert dataset.file.name.endswith(".parquet")
-    assert "churn" not in dataset.file.name  # generated key, not the user's name
-    assert job.kind == "profile" and job.status == "queued"
+    assert dataset.profile["n_rows"] == 200
     assert AuditEvent.objects.filter(verb="dataset.uploaded").count() == 1
 
 
-def test_it_numbers_versions_and_keeps_old_ones(project, owner, tmp_path):
-    first, _ = _upload(project, owner, write_csv(tmp_path / "a.csv", seed=1))
-    second, _ = _upload(project, owner, write_csv(tmp_path / "b.csv", seed=2))
+def test_it_profiles_exactly_what_the_stored_version_holds(
+    project, owner, tmp_path, profile_jobs
+):
+    # The job profiles the table it has just read rather than reading the Parquet
+    # file back; the profile must be the one the stored file gives.
+    from projects.ml.profiling import profile_table
+    from projects.services.datasets import dataset_load_frame
+
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "when,day,count,price,plan,note,flag\n"
+        + "".join(
+            f"2024-01-{1 + i % 28:02d} 10:{i % 60:02d}:00,2024-02-{1 + i % 28:02d},"
+            f"{'' if i % 7 == 0 else i},{i * 1.5},{'abc'[i % 3]},"
+            f"{'' if i % 5 == 0 else f'text {i}'},{'true' if i % 2 else 'false'}\n"
+            for i in range(300)
+        )
+    )
+    with profile_jobs():
+        dataset, _ = _upload(project, owner, path)
+    dataset.refresh_from_db()
+    again = profile_table(
+        dataset_load_frame(dataset), sample_rows=200_000, random_state=0
+    )
+    assert dataset.profile == again
+
+
+def test_it_numbers_versions_and_keeps_old_ones(project, owner, tmp_path, profile_jobs):
+    with profile_jobs():
+        first, _ = _upload(project, owner, write_csv(tmp_path / "a.csv", seed=1))
+        second, _ = _upload(project, owner, write_csv(tmp_path / "b.csv", seed=2))
+    first.refresh_from_db()
+    second.refresh_from_db()
     assert (first.version, second.version) == (1, 2)
     assert first.sha256 != second.sha256
-    assert Dataset.objects.filter(project=project).count() == 2
+    assert Dataset.objects.filter(project=project, status="ready").count() == 2
 
 
-def test_it_refuses_a_bad_file_and_stores_nothing(project, owner, tmp_path, settings):
+def test_it_removes_everything_when_the_job_refuses_the_file(
+    project, owner, tmp_path, settings, profile_jobs
+):
     path = tmp_path / "ragged.csv"
     path.write_text("a,b\n1,2\n3\n")
+    with profile_jobs():
+        _upload(project, owner, path)
+    job = Job.objects.get()
+    assert (job.status, job.error) == (
+        "failed",
+        "Row 3 has 1 fields but the header has 2 columns (counting the header as "
+        "row 1): '3'",
+    )
+    assert not Dataset.objects.exists()
+    stored = settings.MEDIA_ROOT / "datasets"
+    assert not stored.exists() or not any(p.is_file() for p in stored.rglob("*"))
+
+
+def test_it_refuses_an_unsupported_extension_before_storing(
+    project, owner, tmp_path, settings
+):
+    path = tmp_path / "tool.exe"
+    path.write_bytes(b"MZ\x90\x00")
     with pytest.raises(ValidationError) as caught:
         _upload(project, owner, path)
-    assert "file" in caught.value.message_dict
+    assert caught.value.message_dict == {
+        "file": [
+            "Files ending in '.exe' are not supported. Upload one of: .csv, .tsv, "
+            ".txt, .parquet, .jsonl, .ndjson, .xlsx, .xls."
+        ]
+    }
     assert not Dataset.objects.exists() and not Job.objects.exists()
-    stored = settings.MEDIA_ROOT / "datasets"
-    assert not stored.exists() or not any(stored.rglob("*.parquet"))
+    assert not (settings.MEDIA_ROOT / "datasets").exists()
 
 
 def test_it_refuses_when_the_queue_is_down_and_stores_nothing(

@@ -15,6 +15,11 @@ def stored_files(settings) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
+def stored_suffixes(settings) -> list[str]:
+    """The extensions of the stored files, sorted (".parquet", ".upload")."""
+    return sorted(p.suffix for p in stored_files(settings))
+
+
 def leftover_files(folder: Path) -> list[Path]:
     return [p for p in Path(folder).rglob("*") if p.is_file()]
 
@@ -43,6 +48,9 @@ def pickle_bytes(canary: Path) -> bytes:
 
 
 # One file per way an upload can be wrong, with the message the user must see.
+# Those in REFUSED_AT_UPLOAD are refused by the request itself (from the name and
+# size); the others by the ingest job, which is the only code that reads a file.
+REFUSED_AT_UPLOAD = frozenset({"exe", "pdf"})
 BAD_UPLOADS = {
     "header-only": (
         "data.csv",
@@ -78,5 +86,10 @@ BAD_UPLOADS = {
         "report.pdf",
         b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n",
         "Files ending in '.pdf' are not supported.",
+    ),
+    "unclosed-quote": (
+        "data.csv",
+        b'a,b\n1,x\n2,"y\n3,z\n',
+        'A quote (") opened on line 3 is never closed',
     ),
 }

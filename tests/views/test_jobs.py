@@ -109,16 +109,20 @@ def test_it_asks_a_running_job_to_stop(client_for, owner, job):
     assert job.message == "Cancelling…"
 
 
-def test_it_marks_the_data_set_failed_when_its_profiling_is_cancelled(
-    client_for, owner, project, churn_csv
+def test_it_removes_the_upload_when_its_ingest_is_cancelled(
+    client_for, owner, project, churn_csv, settings, django_capture_on_commit_callbacks
 ):
     from projects.services.datasets import dataset_upload
+    from tests.views.support import stored_files
 
     dataset, job = dataset_upload(
         project=project, user=owner, path=churn_csv, filename="c.csv"
     )
-    client_for(owner).post(f"/jobs/{job.id}/cancel/")
-    assert Dataset.objects.get(pk=dataset.pk).status == "failed"
+    assert len(stored_files(settings)) == 1  # the raw upload
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(owner).post(f"/jobs/{job.id}/cancel/")
+    assert not Dataset.objects.filter(pk=dataset.pk).exists()
+    assert stored_files(settings) == []
 
 
 def test_it_returns_to_the_page_it_came_from(client_for, owner, job, project):
@@ -211,23 +215,24 @@ def test_it_redirects_anonymous_to_login_for_a_retry(client, failed_job):
 
 @pytest.mark.django_db(transaction=True)
 def test_it_runs_the_retried_job_to_the_end(
-    client_for, owner, project, churn_csv, run_jobs, settings
+    client_for, owner, project, ready_dataset, run_jobs, settings
 ):
-    """A profile that failed (its worker died) is retried and this time succeeds."""
-    from projects.services.datasets import dataset_upload
-    from projects.services.jobs import job_fail
+    """An analysis that failed (its worker died) is retried and this time succeeds."""
+    from projects.services.jobs import job_create, job_fail
 
     settings.JOB_HEARTBEAT_SECONDS = 60
-    dataset, job = dataset_upload(
-        project=project, user=owner, path=churn_csv, filename="c.csv"
+    job = job_create(
+        kind="analyze",
+        project=project,
+        subject_type="dataset",
+        subject_id=ready_dataset.pk,
+        user=owner,
     )
     job_fail(job_id=job.id, reason="Worker lost")
     run_jobs()  # the old entry is claimed by nobody: it is no longer queued
-    assert Dataset.objects.get(pk=dataset.pk).status == "failed"
 
     client_for(owner).post(f"/jobs/{job.id}/retry/")
     run_jobs()
 
     new = Job.objects.get(retry_of=job)
     assert new.status == "succeeded"
-    assert Dataset.objects.get(pk=dataset.pk).status == "ready"

@@ -29,7 +29,7 @@ def test_it_shows_the_profile_after_the_job_ran(
         },
     )
     before = client.get(_url(project))
-    assert "Profiling the data" in before.text
+    assert "Reading, checking and profiling the upload" in before.text
     assert 'hx-trigger="every 1s"' in before.text
 
     run_jobs()
