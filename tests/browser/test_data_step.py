@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from playwright.sync_api import expect
@@ -13,6 +12,7 @@ from projects.services.datasets import dataset_upload
 from projects.services.projects import project_update
 from tests.browser.conftest import DRAWN_CHART, JOB_TIMEOUT_MS
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.helpers import write_dictionary_bomb_parquet
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -82,18 +82,22 @@ def test_it_walks_a_new_user_through_problem_and_data(
     expect(page.get_by_role("heading", name="Upload your data")).to_be_visible()
     ui.shot("data step empty")
 
-    # Upload: the page shows the job waiting, then its progress, then the profile.
+    # Upload: the request only stores the file; the page shows the ingest job
+    # waiting, then its progress, then the profile.
     _upload(ui, csv_path)
     expect(page.locator(".msg-success")).to_contain_text(
-        "Stored version 1: 2,000 rows × 8 columns"
+        "Received customers.csv as version 1. It is being read, checked and "
+        "profiled; it can be used when that ends."
     )
     expect(page.locator("#versions tbody tr")).to_have_count(1)
+    expect(page.locator("#versions .badge")).to_have_text("Ingesting")
     job_box = page.locator("#profile .job")
     expect(job_box).to_be_visible()
     expect(job_box.locator("progress")).to_be_attached()
-    expect(job_box).to_contain_text("Profiling the data")
+    expect(job_box).to_contain_text("Reading, checking and profiling the upload")
     expect(job_box).to_contain_text("Waiting for a worker")
-    ui.shot("profiling waits for a worker")
+    expect(page.locator("#target")).to_have_count(0)  # nothing to choose from yet
+    ui.shot("ingest waits for a worker")
 
     worker()
     _wait_for_profile(ui)
@@ -158,8 +162,8 @@ def test_it_walks_a_new_user_through_problem_and_data(
     ui.shot("project list")
 
 
-def test_it_shows_bad_uploads_inline(
-    ui, live_server, project, owner, password, tmp_path
+def test_it_shows_bad_uploads_where_the_user_acted(
+    ui, worker, project, owner, password, tmp_path
 ):
     page = ui.page
     ragged = tmp_path / "ragged.csv"
@@ -169,19 +173,29 @@ def test_it_shows_bad_uploads_inline(
 
     ui.login(owner.username, password)
     ui.goto(_data_path(project))
-    _upload(ui, ragged)
-    error = page.locator("#upload .field.has-error .error")
-    expect(error).to_contain_text("Row 3 has 2 fields but the header has 3 columns")
-    expect(page.locator("#versions")).to_have_count(0)
-    expect(page.locator(".msg-success")).to_have_count(0)
-    ui.shot("ragged csv refused")
-
+    # An empty file is refused by the request itself, inline.
     _upload(ui, empty)
+    error = page.locator("#upload .field.has-error .error")
     expect(error).to_contain_text("empty")
     expect(page.locator("#versions")).to_have_count(0)
     ui.shot("empty file refused")
+
+    # A file that is only found bad when read: its job fails, and the reason shows
+    # under the upload form, with nothing stored and nothing to retry.
+    _upload(ui, ragged)
+    expect(page.locator("#profile .job progress")).to_be_attached()
+    worker()
+    failed = page.locator("#upload .job-failed")
+    expect(failed).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    expect(failed.locator(".error")).to_contain_text(
+        "Row 3 has 2 fields but the header has 3 columns"
+    )
+    expect(failed).to_contain_text("Nothing was stored.")
+    expect(failed.get_by_role("button", name="Retry")).to_have_count(0)
+    expect(page.locator("#versions")).to_have_count(0)
+    ui.shot("ragged csv refused by its job")
     assert Dataset.objects.count() == 0
-    assert Job.objects.count() == 0
+    assert Job.objects.get().status == "failed"
 
 
 def test_it_escapes_html_in_names(ui, worker, owner, password, write_mixed_csv):
@@ -246,42 +260,35 @@ def test_it_escapes_html_in_names(ui, worker, owner, password, write_mixed_csv):
     ui.assert_clean()
 
 
-def test_it_shows_a_failed_job_with_retry(
+def test_it_refuses_a_parquet_bomb_then_profiles_a_good_file(
     ui, worker, project, owner, password, tmp_path, write_mixed_csv
 ):
     page = ui.page
     ui.login(owner.username, password)
     ui.goto(_data_path(project))
-    _upload(ui, write_mixed_csv(rows=500))
+    _upload(ui, write_dictionary_bomb_parquet(tmp_path / "small.parquet"))
     expect(page.locator("#profile .job progress")).to_be_attached()
-    ui.shot("profiling queued")
-
-    # The stored Parquet file disappears before any worker reads it.
-    dataset = Dataset.objects.get(project=project)
-    stored = dataset.file.path
-    backup = tmp_path / "backup.parquet"
-    shutil.move(stored, backup)
+    ui.shot("bomb queued")
     worker()
 
-    failed = page.locator("#profile .job-failed")
+    failed = page.locator("#upload .job-failed")
     expect(failed).to_be_visible(timeout=JOB_TIMEOUT_MS)
     expect(failed.locator(".badge")).to_have_text("Failed")
-    expect(failed.locator(".error")).not_to_be_empty()
-    reason = failed.locator(".error").inner_text()
-    retry = failed.get_by_role("button", name="Retry")
-    expect(retry).to_be_visible()
-    expect(page.locator("#versions .badge")).to_have_text("Failed")
-    ui.shot("profile failed")
+    expect(failed.locator(".error")).to_have_text(
+        "The file would take 2.8 GB in memory (column 'note' alone repeats its "
+        "values to 2.8 GB); the limit is 2.0 GB (DATASET_MAX_BYTES)."
+    )
+    expect(page.locator("#versions")).to_have_count(0)
+    ui.shot("bomb refused")
 
-    shutil.move(backup, stored)
-    retry.click()
+    # The same worker takes the next upload to a profile.
+    _upload(ui, write_mixed_csv(rows=500))
     _wait_for_profile(ui)
-    expect(page.locator("#profile .job")).to_have_count(0)
+    expect(page.locator("#upload .job-failed")).to_have_count(0)
     expect(page.locator("#versions .badge")).to_have_text("Ready")
+    expect(page.locator("#versions tbody tr")).to_contain_text("v1")
     ui.wait_for_charts("#columns")
-    ui.shot("profile after retry")
-    assert Job.objects.filter(kind="profile").count() == 2
-    assert reason
+    ui.shot("profile after the bomb")
 
 
 def test_a_viewer_sees_the_data_without_upload_or_target_forms(
