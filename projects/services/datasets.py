@@ -149,6 +149,9 @@ def dataset_ingest_file(
         table, info = read_table(path, filename=filename, limits=limits)
     except DataFileError as exc:
         raise JobError(exc.message) from exc
+    # The CSV reader's buffers (about the file's size again) are free now; give
+    # them back before the frame and the profile need memory of their own.
+    release_memory()
     progress(30, "Storing it as Parquet")
     stored = dataset_store_table(dataset, table, job=job)
     if dataset.pk is not None:
