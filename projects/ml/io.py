@@ -854,7 +854,7 @@ def _parse_csv(
         encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
     )
     try:
-        return pa_csv.read_csv(
+        return _read_csv_lean(
             path,
             read_options=read_options,
             parse_options=pa_csv.ParseOptions(
@@ -878,6 +878,26 @@ def _parse_csv(
                 return _parse_csv(path, encoding, delimiter, True, block)
             raise _ragged_error(path, read_options, delimiter) from None
         raise
+
+
+def _read_csv_lean(path: str, **options: Any) -> pa.Table:
+    """``pyarrow.csv.read_csv`` in about half the memory, when the types allow.
+
+    The table reader keeps the raw blocks alive until every column is converted
+    (about the file's size on top of the table); the streaming reader converts
+    block by block and holds one block at a time. It takes the column types from
+    the first block, so a column whose values change type further down (a text
+    in a number column, a first block all empty) stops it: such a file is read
+    again by the table reader, which widens types across blocks. Errors of the
+    file itself (a ragged row) come out of either reader alike.
+    """
+    try:
+        with pa_csv.open_csv(path, **options) as reader:
+            return reader.read_all()
+    except pa.ArrowInvalid as exc:
+        if "conversion error" not in str(exc):
+            raise
+    return pa_csv.read_csv(path, **options)
 
 
 def _ragged_error(

@@ -843,7 +843,9 @@ def test_it_turns_an_unexpected_library_error_into_a_readable_one(
     def broken(path, **kwargs):
         raise pa.ArrowInvalid(f"CSV parse error: Row #7: odd thing in '{path}'\nmore")
 
+    # Both of pyarrow's CSV readers (the streaming one is tried first).
     monkeypatch.setattr(ml_io.pa_csv, "read_csv", broken)
+    monkeypatch.setattr(ml_io.pa_csv, "open_csv", broken)
 
     error = refused(tmp_path, b"a,b\n1,2\n", "data.csv")
 

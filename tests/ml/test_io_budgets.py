@@ -119,3 +119,16 @@ def test_it_refuses_utf16_it_cannot_detect_as_binary(tmp_path):
 def test_it_parses_sheets_with_an_expat_that_stops_entity_bombs():
     # Expat 2.4 added the billion-laughs protection the sheet scanner relies on.
     assert pyexpat.version_info >= (2, 4, 0)
+
+
+def test_it_reads_a_column_whose_type_changes_after_the_first_block(tmp_path):
+    # The lean reader takes types from the first block; the table reader widens.
+    path = tmp_path / "late.csv"
+    path.write_bytes(b"a,b\n" + b"1,\n" * 2_000_000 + b"x,7\n")
+
+    table, info = read_table(path, filename="late.csv")
+
+    assert info.n_rows == 2_000_001
+    assert table.column("a")[-1].as_py() == "x"
+    assert table.column("b").null_count == 2_000_000
+    assert table.column("b")[-1].as_py() == 7
