@@ -456,20 +456,22 @@ def _path_of(url: str) -> str:
 
 
 @pytest.fixture
-def world(project, owner, member, outsider, tmp_path):
+def world(project, owner, member, outsider, tmp_path, run_jobs):
     users = {role: member(role) for role in ("viewer", "scientist", "approver")}
     users.update(owner=owner, outsider=outsider)
     # The outsider is a member elsewhere: membership of one project opens no other.
     MembershipFactory(project=ProjectFactory(), user=outsider, role="owner")
-    dataset, job = dataset_upload(
+    dataset, _ingest = dataset_upload(
         project=project,
         user=owner,
         path=write_csv(tmp_path / "data.csv", rows=30),
         filename="data.csv",
     )
-    # The pages cancel and retry `job`; the API gets a failed job of its own, so
-    # that its retry is of a latest attempt (an older one is refused, 400).
-    api_job = Job.objects.create(
+    run_jobs()  # the version is ingested and ready
+    # The pages and the API each cancel and retry a failed job of their own, on
+    # subjects of their own: a retry is of a latest attempt (an older one is
+    # refused, 400), and one subject has one active job of a kind (409).
+    job = Job.objects.create(
         kind="analyze",
         project=project,
         subject_type="dataset",
@@ -481,6 +483,14 @@ def world(project, owner, member, outsider, tmp_path):
     _token, scientist_raw = token_create(user=users["scientist"], name="routes")
     experiment = Experiment.objects.create(
         project=project, dataset=dataset, algorithm="baseline"
+    )
+    api_job = Job.objects.create(
+        kind="analyze_experiment",
+        project=project,
+        subject_type="experiment",
+        subject_id=experiment.pk,
+        status="failed",
+        error="for the routes test",
     )
     study = Study.objects.create(
         project=project,
