@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 from playwright.sync_api import expect
 
 from projects.services.datasets import dataset_upload
-from projects.services.jobs import job_fail
+from projects.services.jobs import job_create, job_fail
 from tests.helpers import write_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_it_offers_retry_only_on_the_latest_failed_attempt(
-    ui, owner, password, project, tmp_path
+    ui, owner, password, project, tmp_path, run_jobs
 ):
-    _dataset, job = dataset_upload(
+    dataset, _ingest = dataset_upload(
         project=project,
         user=owner,
         path=write_csv(tmp_path / "c.csv"),
         filename="c.csv",
     )
+    run_jobs()
+    # A failed ingest leaves nothing to retry (upload again); the version's
+    # analysis job is retried in place.
+    with transaction.atomic():
+        job = job_create(
+            kind="analyze",
+            project=project,
+            subject_type="dataset",
+            subject_id=dataset.pk,
+            user=owner,
+        )
     job_fail(job_id=job.pk, reason="Worker lost: no heartbeat for 40 s; retry it.")
     page = ui.page
     ui.login(owner.username, password)
