@@ -44,6 +44,8 @@ from typing import IO, Any
 
 import joblib
 
+from projects.ml.io import fsync_directory
+
 __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
@@ -231,7 +233,7 @@ def save_model(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_path)
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
     return ArtifactInfo(
         sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), header=header
     )
@@ -545,17 +547,3 @@ def _read_file(path: str | os.PathLike) -> bytes:
 def _short(text: str, length: int = 200) -> str:
     text = text.strip().splitlines()[0] if text.strip() else ""
     return text if len(text) <= length else text[: length - 3] + "..."
-
-
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename durable; not possible on every platform (Windows).
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -336,7 +336,7 @@ def write_parquet(table: pa.Table, path: str | os.PathLike) -> tuple[str, int]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_path)
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
     return digest, size
 
 
@@ -1620,8 +1620,9 @@ def _clean_message(exc: BaseException, path: str) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename durable; not possible on every platform (Windows).
+def fsync_directory(directory: str) -> None:
+    """Make a rename in ``directory`` durable (not possible on every platform:
+    Windows)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

@@ -25,6 +25,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection
 
+from projects.ml.io import fsync_directory
 from projects.models import Dataset, Experiment, Job, ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def file_store(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
     return key, result
 
 
@@ -120,17 +121,3 @@ def files_sweep_partial(*, older_than_seconds: float) -> list[str]:
     if removed:
         logger.info("removed partial files %s", removed)
     return removed
-
-
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename durable; not possible on every platform (Windows).
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
