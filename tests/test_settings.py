@@ -72,3 +72,21 @@ def test_it_refuses_the_development_model_signing_key_in_production():
     )
     assert result.returncode != 0
     assert "MODEL_SIGNING_KEY is the development default" in result.stderr
+
+
+def test_it_answers_400_to_a_host_it_does_not_serve_in_production():
+    # R25: a forged Host header never reaches a view (password-reset links and
+    # redirects would otherwise point at the attacker's host), on pages and API.
+    code = (
+        "from django.test import Client\n"
+        "c = Client()\n"
+        "for path in ('/accounts/login/', '/api/projects'):\n"
+        "    r = c.get(path, HTTP_HOST='evil.example', secure=True)\n"
+        "    print('ANSWER', path, r.status_code, b'Traceback' in r.content)\n"
+    )
+    result = _manage("shell", "-c", code, env_overrides=PRODUCTION_ENV)
+    answers = [line for line in result.stdout.splitlines() if line[:6] == "ANSWER"]
+    assert answers == [
+        "ANSWER /accounts/login/ 400 False",
+        "ANSWER /api/projects 400 False",
+    ], result.stderr[-2000:]
