@@ -20,6 +20,7 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer, django_auth
 from ninja.throttling import SimpleRateThrottle
 
+from projects.api.schemas import NUL_MESSAGE
 from projects.security import client_ip, demo_login_allowed_for, is_demo_user
 from projects.services.jobs import JobConflict, QueueUnavailable
 from projects.services.tokens import token_authenticate
@@ -124,8 +125,46 @@ class ObjectParser(Parser):
             raise ValueError("The body must be a JSON object.")
         return data
 
+    def parse_querydict(self, data, list_fields, request):
+        # PostgreSQL cannot hold a NUL character: refuse it where it arrives.
+        for key, values in data.lists():
+            if any("\x00" in item for item in [key, *values]):
+                raise ValidationError({key: f"The value's {NUL_MESSAGE}."})
+        return super().parse_querydict(data, list_fields, request)
 
-api = NinjaAPI(
+
+class NulFreeAPI(NinjaAPI):
+    """States in the document what BodyIn and the parser enforce: no request or
+    answer text holds a NUL character (a pattern on every free string)."""
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        # Requests only: an answer may quote what was refused (an error names a
+        # field a client sent).
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                _forbid_nul(operation.get("parameters"))
+                _forbid_nul(operation.get("requestBody"))
+        for name, component in schema.get("components", {}).get("schemas", {}).items():
+            if not name.endswith("Out"):
+                _forbid_nul(component)
+        return schema
+
+
+def _forbid_nul(node) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not (
+            {"format", "enum", "const", "pattern"} & node.keys()
+        ):
+            node["pattern"] = "^[^\\u0000]*$"
+        for value in node.values():
+            _forbid_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            _forbid_nul(value)
+
+
+api = NulFreeAPI(
     title="Lifecycle API",
     version="1",
     description=(

@@ -73,7 +73,10 @@ class EvaluateTestIn(BodyIn):
 
 
 class CommentIn(BodyIn):
-    body: str = Field(..., min_length=1, max_length=5000, pattern=r"\S")
+    # Something to read, and no NUL (PostgreSQL cannot store one).
+    body: str = Field(
+        ..., min_length=1, max_length=5000, pattern=r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )
 
 
 def _job(job) -> dict | None:

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from ninja import Field, Schema
-from pydantic import BeforeValidator, ConfigDict
+from pydantic import BeforeValidator, ConfigDict, model_validator
 
 from projects.api.responses import ErrorOut
 from projects.ml.catalog import CATALOG
@@ -67,11 +67,52 @@ def Int(ge: int, le: int):
 Id = Int(1, 2**63 - 1)
 
 
+NUL_MESSAGE = "text must not contain the NUL character (\\u0000)"
+
+
+def nul_path(value, path: str = "") -> str | None:
+    """The path of the first text (key or value) holding a NUL character, which
+    PostgreSQL cannot store; None when there is none."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            # A NUL in a key is shown escaped: answers never carry one.
+            shown = str(key).replace("\x00", "\\u0000")
+            here = f"{path}.{shown}" if path else shown
+            if "\x00" in str(key):
+                return here
+            found = nul_path(item, here)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_path(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
 class BodyIn(Schema):
     """A JSON request body: values are taken as the document types them (no
-    ``true`` for a number, no ``"5"`` for an integer)."""
+    ``true`` for a number, no ``"5"`` for an integer), and no text holds a NUL
+    character (the document says so with a pattern on every string)."""
 
     model_config = ConfigDict(strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data):
+        # ninja hands the body over wrapped (a DjangoGetter around the dict).
+        # Keys the model does not declare are ignored, and so never stored.
+        data = getattr(data, "_obj", data)
+        if isinstance(data, dict):
+            found = nul_path({k: v for k, v in data.items() if k in cls.model_fields})
+        else:
+            found = nul_path(data)
+        if found:
+            raise ValueError(f"{found}: {NUL_MESSAGE}")
+        return data
 
 
 class JobOut(Schema):

@@ -60,7 +60,9 @@ RULES = {
     "POST /api/datasets/{dataset_id}/preview": ("recipe",),
     "POST /api/datasets/{dataset_id}/prepare": ("recipe", "split"),
     "POST /api/datasets/{dataset_id}/features/preview": ("spec",),
-    "PUT /api/projects/{project_id}/feature-spec": ("spec",),
+    # ... and a spec is saved for a version that is ready (not one the run is
+    # still preparing).
+    "PUT /api/projects/{project_id}/feature-spec": ("spec", "dataset"),
     # The algorithm must fit the project's task.
     "GET /api/projects/{project_id}/search-space": ("algorithm",),
     # The version must be this project's (and prepared, to train on it); the

@@ -280,3 +280,27 @@ def test_it_answers_503_when_the_queue_is_unavailable(
 
 def test_it_keeps_reading_when_the_queue_is_unavailable(api_as, project, queue_down):
     assert api_as("viewer").get(f"/api/projects/{project.pk}").status_code == 200
+
+
+def test_it_refuses_a_nul_character_in_a_body_naming_its_place(api_for, owner):
+    # PostgreSQL cannot store NUL: refused where it arrives, not a 500 on save.
+    response = api_for(owner).post(
+        "/api/projects", {**NEW, "description": "a\x00b"}, "application/json"
+    )
+    assert response.status_code == 422
+    assert "description: text must not contain the NUL" in response.json()["message"]
+    assert not Project.objects.exists()
+
+
+def test_it_refuses_a_nul_character_in_a_query_naming_its_field(api_as, project):
+    response = api_as("viewer").get(
+        f"/api/projects/{project.pk}/experiments", {"algorithm": "svm\x00"}
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "algorithm"
+
+
+def test_it_says_in_the_document_that_no_text_holds_a_nul(client):
+    document = client.get("/api/openapi.json").json()
+    project_in = document["components"]["schemas"]["ProjectIn"]["properties"]
+    assert project_in["description"]["pattern"] == "^[^\\u0000]*$"
