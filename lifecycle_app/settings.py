@@ -238,6 +238,15 @@ FEATURES_MAX_OUT = env_int("FEATURES_MAX_OUT", 2_000)
 # Step 7: a fairness difference (demographic parity, equal opportunity, metric gap)
 # above this is flagged on the dashboard.
 FAIRNESS_BOUND = float(os.environ.get("FAIRNESS_BOUND", "0.1"))
+# Step 9: what a failing check of the success contract does to a deployment
+# request, per environment: "block" (it cannot be approved) or "warn" (the approver
+# must acknowledge it). DEPLOYMENT_POLICY_<ENVIRONMENT> overrides one.
+DEPLOYMENT_POLICY = {
+    "staging": os.environ.get("DEPLOYMENT_POLICY_STAGING", "warn"),
+    "production": os.environ.get("DEPLOYMENT_POLICY_PRODUCTION", "block"),
+}
+# Rows one prediction request may hold (413 past it).
+PREDICT_MAX_ROWS = env_int("PREDICT_MAX_ROWS", 10_000)
 # Step 8: trials of one study that may run at once (each a chain of jobs on the
 # training queue; more workers than this do not speed one study up further).
 TUNING_PARALLELISM = env_int("TUNING_PARALLELISM", 4)

@@ -4,11 +4,9 @@ from projects.models import (
     ApiToken,
     AuditEvent,
     Dataset,
-    Deployment,
     Experiment,
     Job,
     Membership,
-    ModelVersion,
     Project,
 )
 
@@ -115,5 +113,3 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 admin.site.register(Experiment)
-admin.site.register(ModelVersion)
-admin.site.register(Deployment)

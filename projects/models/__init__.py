@@ -343,103 +343,6 @@ class ExperimentComment(models.Model):
         return f"{self.author} on {self.experiment_id}"
 
 
-class ModelVersion(models.Model):
-    """A registered model (filled in by the deployment step)."""
-
-    class Stage(models.TextChoices):
-        NONE = "none", "None"
-        STAGING = "staging", "Staging"
-        PRODUCTION = "production", "Production"
-        ARCHIVED = "archived", "Archived"
-
-    class Approval(models.TextChoices):
-        NOT_REQUESTED = "not_requested", "Not requested"
-        PENDING = "pending", "Pending"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
-
-    project = models.ForeignKey(
-        Project, on_delete=models.CASCADE, related_name="model_versions"
-    )
-    experiment = models.ForeignKey(
-        Experiment, on_delete=models.PROTECT, related_name="model_versions"
-    )
-    version = models.PositiveIntegerField()
-    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NONE)
-    metrics = models.JSONField(default=dict, blank=True)
-    artifact = models.FileField(upload_to="models/", blank=True, max_length=255)
-    artifact_sha256 = models.CharField(max_length=64, blank=True)
-    approval_status = models.CharField(
-        max_length=20, choices=Approval.choices, default=Approval.NOT_REQUESTED
-    )
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["project", "-version"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["project", "version"], name="one_model_version_number"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.project} model v{self.version}"
-
-
-class Deployment(models.Model):
-    """A model version serving predictions (filled in by the deployment step)."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        ACTIVE = "active", "Active"
-        STOPPED = "stopped", "Stopped"
-        FAILED = "failed", "Failed"
-
-    project = models.ForeignKey(
-        Project, on_delete=models.CASCADE, related_name="deployments"
-    )
-    model_version = models.ForeignKey(
-        ModelVersion, on_delete=models.PROTECT, related_name="deployments"
-    )
-    name = models.SlugField(max_length=80)
-    kind = models.CharField(max_length=20, default="rest")
-    status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.PENDING
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["project", "name"], name="one_deployment_name_per_project"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -572,6 +475,13 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
+from projects.models.deployment import (  # noqa: E402
+    Deployment,
+    DeploymentKey,
+    Endpoint,
+    Environment,
+    ModelVersion,
+)
 from projects.models.evaluation import TestLook  # noqa: E402
 from projects.models.tuning import Study, Trial  # noqa: E402
 
@@ -583,6 +493,9 @@ __all__ = [
     "Dataset",
     "DatasetStatus",
     "Deployment",
+    "DeploymentKey",
+    "Endpoint",
+    "Environment",
     "Experiment",
     "ExperimentComment",
     "Job",
