@@ -8,9 +8,12 @@ from django.http import Http404
 
 from projects.models import (
     Dataset,
+    Deployment,
+    DeploymentKey,
     Experiment,
     Job,
     Membership,
+    ModelVersion,
     Project,
     Role,
     Study,
@@ -118,3 +121,28 @@ def get_experiment_for(user, experiment_id: int, need: str = Role.VIEWER) -> Exp
 def get_study_for(user, study_id: int, need: str = Role.VIEWER) -> Study:
     qs = Study.objects.select_related("dataset", "best_experiment")
     return _in_project(user, qs, study_id, need, "study")
+
+
+def get_model_version_for(
+    user, version_id: int, need: str = Role.VIEWER
+) -> ModelVersion:
+    qs = ModelVersion.objects.select_related("experiment", "created_by")
+    return _in_project(user, qs, version_id, need, "model version")
+
+
+def get_deployment_for(user, deployment_id: int, need: str = Role.VIEWER) -> Deployment:
+    qs = Deployment.objects.select_related(
+        "endpoint", "model_version", "requested_by", "decided_by"
+    )
+    return _in_project(user, qs, deployment_id, need, "deployment")
+
+
+def get_deployment_key_for(
+    user, deployment_id: int, key_id: int, need: str = Role.SCIENTIST
+) -> DeploymentKey:
+    """A key of the deployment's endpoint; another endpoint's key is not found."""
+    deployment = get_deployment_for(user, deployment_id, need)
+    key = DeploymentKey.objects.filter(pk=key_id, endpoint=deployment.endpoint).first()
+    if key is None:
+        raise Http404("No such key.")
+    return key
