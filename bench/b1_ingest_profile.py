@@ -41,9 +41,13 @@ from bench.common import (  # noqa: E402
     fmt_bytes,
     fmt_s,
     generate_table_csv,
+    load_results,
     machine_info,
+    measurements_from_json,
+    measurements_to_json,
     ratio,
     repeat_interleaved,
+    save_results,
     verdict,
     versions,
     worker_report,
@@ -222,23 +226,40 @@ def run_all(args: argparse.Namespace) -> dict[str, Measurement]:
     return results
 
 
-def render(results: dict[str, Measurement], args: argparse.Namespace) -> str:
+def collect(results: dict[str, Measurement], args: argparse.Namespace) -> dict:
+    """Everything the section says, as the results file keeps it."""
+    ydata = ydata_python() if "ydata" in results else None
+    return {
+        "benchmark": "b1",
+        "machine": machine_info(),
+        "libs": versions(["pandas", "numpy", "pyarrow", "scikit-learn"]),
+        "ydata_libs": (
+            versions(["ydata-profiling", "pandas", "numpy"], python=ydata)
+            if ydata
+            else None
+        ),
+        "data_bytes": args.data_path.stat().st_size,
+        "rows": args.rows,
+        "runs": args.runs,
+        "smoke": bool(args.smoke),
+        "measurements": measurements_to_json(results),
+    }
+
+
+def render(record: dict) -> str:
+    results = measurements_from_json(record["measurements"])
     ours, pandas_, floor = results["ours"], results["pandas"], results["floor"]
     ydata = results.get("ydata")
     frame = pandas_.extra("frame_bytes")
-    info = machine_info()
-    libs = versions(["pandas", "numpy", "pyarrow", "scikit-learn"])
-    if ydata:
-        ylibs = versions(["ydata-profiling", "pandas", "numpy"], python=ydata_python())
-    data = args.data_path
-    rows, cols = ours.extra("shape") or (args.rows, 20)
+    info, libs, ylibs = record["machine"], record["libs"], record["ydata_libs"]
+    rows, cols = ours.extra("shape") or (record["rows"], 20)
 
     lines = [
         "## B1 Ingest and profile",
         "",
         f"Data: {rows:,} rows x {cols} columns (12 numeric, 5 categorical with "
         "5/12/50/200/500 levels, 1 datetime, 1 free text, 1 id), 5% missing, "
-        f"CSV of {data.stat().st_size / 2**20:,.0f} MiB generated with seed {SEED} "
+        f"CSV of {record['data_bytes'] / 2**20:,.0f} MiB generated with seed {SEED} "
         "by `bench/common.py`. In-memory frame (pandas `memory_usage(deep=True)` "
         f"after `read_csv`): {fmt_bytes(frame)}.",
         "",
@@ -246,6 +267,9 @@ def render(results: dict[str, Measurement], args: argparse.Namespace) -> str:
         f"{info['os']}; Python {info['python']}. Commit: {info['commit']}. "
         f"Run: {info['date']}; load average at the end (1/5/15 min): {info['load']} "
         "(the machine is shared: *work min-max* shows the run-to-run noise).",
+        "",
+        "Results file: `bench/results/b1.json` (this section is rendered from it: "
+        "`python bench/b1_ingest_profile.py --render`).",
         "",
         "Versions: "
         + ", ".join(f"{k} {v}" for k, v in libs.items())
@@ -260,9 +284,9 @@ def render(results: dict[str, Measurement], args: argparse.Namespace) -> str:
         "Each row runs in a fresh process: "
         + (
             "one run (smoke mode). "
-            if args.smoke
+            if record["smoke"]
             else "a warm-up run, then the median of "
-            f"{args.runs} runs, taken in turns (ours, pandas, floor, ours, ...). "
+            f"{record['runs']} runs, taken in turns (ours, pandas, floor, ours, ...). "
         )
         + "*work* is timed inside the process after its imports; "
         "*process* is the whole process (interpreter start and imports included); "
@@ -357,6 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-ydata", action="store_true")
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="only render docs/benchmarks.md from bench/results/b1.json",
+    )
     parser.add_argument("--workdir", help="where data and outputs go (var/bench)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
@@ -372,13 +401,15 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="b1-smoke-") as tmp:
             args.workdir = args.workdir or tmp
             results = run_all(args)
-            print(render(results, args))
+            print(render(collect(results, args)))
         return 0
 
-    results = run_all(args)
-    body = render(results, args)
+    record = load_results("b1") if args.render else collect(run_all(args), args)
+    body = render(record)
     print(body)
     if not args.no_docs:
+        if not args.render:
+            print(f"B1: results in {save_results('b1', record)}")
         write_section("b1", body)
         print("B1: docs/benchmarks.md updated")
     return 0

@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / "var" / "bench"
 DOCS_FILE = ROOT / "docs" / "benchmarks.md"
+RESULTS_DIR = ROOT / "bench" / "results"
 RESULT_PREFIX = "BENCH-RESULT "
 
 # --------------------------------------------------------------------------------------
@@ -436,3 +437,45 @@ def check_redis(url: str, name: str) -> None:
             f"{name}: refusing to run: Redis {url} is not empty (another run, or "
             "someone else's data). Use --redis-url with an unused database index."
         )
+
+
+# --------------------------------------------------------------------------------------
+# Result files: the docs are rendered from these, so a number can be checked
+# --------------------------------------------------------------------------------------
+
+
+def measurements_to_json(results: dict[str, Measurement]) -> dict:
+    return {
+        name: {
+            "note": m.note,
+            "warmup": None if m.warmup is None else vars(m.warmup),
+            "runs": [vars(r) for r in m.runs],
+        }
+        for name, m in results.items()
+    }
+
+
+def measurements_from_json(data: dict) -> dict[str, Measurement]:
+    return {
+        name: Measurement(
+            name=name,
+            runs=[Run(**r) for r in item["runs"]],
+            warmup=Run(**item["warmup"]) if item.get("warmup") else None,
+            note=item.get("note", ""),
+        )
+        for name, item in data.items()
+    }
+
+
+def save_results(name: str, record: dict, folder: Path = RESULTS_DIR) -> Path:
+    """Write ``bench/results/<name>.json`` (temp file, then rename)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def load_results(name: str, folder: Path = RESULTS_DIR) -> dict:
+    return json.loads((folder / f"{name}.json").read_text())
