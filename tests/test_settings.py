@@ -90,3 +90,24 @@ def test_it_answers_400_to_a_host_it_does_not_serve_in_production():
         "ANSWER /accounts/login/ 400 False",
         "ANSWER /api/projects 400 False",
     ], result.stderr[-2000:]
+
+
+def test_its_processes_tell_pyarrow_to_give_freed_memory_back_at_once():
+    # Read by mimalloc when pyarrow loads: it must be set before pandas is imported.
+    show = (
+        "import os, sys; "
+        "print(os.environ.get('MIMALLOC_PURGE_DELAY'), 'pyarrow' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_PURGE_DELAY"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import lifecycle_app; " + show],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["0", "False"], result.stderr
+    result = _manage("shell", "-c", show, env_overrides={"MIMALLOC_PURGE_DELAY": "25"})
+    last_line = result.stdout.strip().splitlines()[-1]  # after the shell's own notes
+    assert last_line.split()[0] == "25", result.stderr

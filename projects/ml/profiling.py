@@ -78,6 +78,9 @@ outlier counts use all rows: they are vectorised and cheap. Correlations and the
 target associations use a random sample of at most ``sample_rows`` rows. Kind
 detection on text columns looks at all distinct values where that is a vectorised
 operation and at a weighted sample of 2,000 values for parsing numbers and dates.
+Columns are profiled in a few threads; once a column's profile is built, only its
+counts and its values at the correlation's sample rows are kept, so the memory
+beyond the table is about that of the columns in flight.
 """
 
 from __future__ import annotations
@@ -248,10 +251,12 @@ class _Column:
     n: int
     missing: int
     family: str  # "numeric" | "boolean" | "datetime" | "string"
-    series: pd.Series  # normalised values (float, bool, datetime or str dtype)
+    series: pd.Series | None  # normalised values (float, bool, datetime or str)
     kind: str = "categorical"
     distinct: int = 0
     values: np.ndarray | None = None  # float64 with NaN (numeric family)
+    # ``values`` at the correlation's sample rows, kept once the profile is built.
+    sample: np.ndarray | None = None
     counts: pd.Series | None = None  # value counts, non-missing, for top values
     dt_ints: np.ndarray | None = None  # datetime as int64 (non-missing)
     dt_weights: np.ndarray | None = None
@@ -463,9 +468,14 @@ def _inspect(series: pd.Series, name: str, *, random_state: int) -> _Column:
     return col
 
 
+def _float_values(series: pd.Series) -> np.ndarray:
+    """A numeric-family series as float64, NaN where missing."""
+    return series.to_numpy(dtype="float64", na_value=np.nan)
+
+
 def _inspect_numeric(col: _Column) -> None:
     norm = col.series
-    values = norm.to_numpy(dtype="float64", na_value=np.nan)
+    values = _float_values(norm)
     col.values = values
     col.missing = int(np.isnan(values).sum())
     col.distinct = int(norm.nunique())
@@ -508,8 +518,11 @@ def _inspect_string(col: _Column, *, random_state: int) -> None:
     if is_token.any():
         col.token_count = int(counts.to_numpy()[is_token].sum())
         col.tokens_seen = [repr(t) for t in index[is_token][:3]]
-    real = counts[~is_token]
-    real_index = index[~is_token]
+    if is_token.any():
+        real, real_index = counts[~is_token], index[~is_token]
+    else:
+        # Filtering would copy every distinct value (a million ids, say) for nothing.
+        real, real_index = counts, index
     if len(real) == 0:
         return
 
@@ -792,8 +805,10 @@ def _duplicate_rows(df: pd.DataFrame, columns: list[_Column]) -> int:
         return int(df.duplicated().sum())
     except TypeError:
         # Unhashable cells (lists, dicts): compare their text form instead.
+        # The profile keeps no copy of the columns: normalise them again, one at a time.
         as_text = pd.DataFrame(
-            {i: c.series for i, c in enumerate(columns)}, index=df.index
+            {i: _normalise(df.iloc[:, i])[1] for i in range(df.shape[1])},
+            index=df.index,
         ).astype("str")
         return int(as_text.duplicated().sum())
 
@@ -801,12 +816,13 @@ def _duplicate_rows(df: pd.DataFrame, columns: list[_Column]) -> int:
 # -------------------------------------------------------------- correlation
 
 
-def _correlation(columns: list[_Column], positions: np.ndarray | None) -> dict | None:
+def _correlation(df: pd.DataFrame, columns: list[_Column]) -> dict | None:
+    """Pearson correlations of the numeric columns on their kept ``sample`` rows."""
     numeric = [
-        c
-        for c in columns
+        (i, c)
+        for i, c in enumerate(columns)
         if c.kind == "numeric"
-        and c.values is not None
+        and c.sample is not None
         and (c.distinct > 1)
         and c.non_missing > 1
     ]
@@ -816,29 +832,29 @@ def _correlation(columns: list[_Column], positions: np.ndarray | None) -> dict |
     note = None
     if total > MAX_CORRELATION_COLUMNS:
 
-        def variance(c: _Column) -> float:
-            finite = c.values[np.isfinite(c.values)]
+        def variance(i: int) -> float:
+            # Only the sample is kept: read the column's values again, one at a time.
+            values = _float_values(_normalise(df.iloc[:, i])[1])
+            finite = values[np.isfinite(values)]
             with np.errstate(all="ignore"):
                 v = float(np.var(finite)) if finite.size else 0.0
             return v if math.isfinite(v) else 0.0
 
-        numeric = sorted(numeric, key=lambda c: (-c.non_missing, -variance(c)))
+        numeric = sorted(numeric, key=lambda ic: (-ic[1].non_missing, -variance(ic[0])))
         numeric = numeric[:MAX_CORRELATION_COLUMNS]
         note = (
             f"Showing {MAX_CORRELATION_COLUMNS} of {total} numeric columns: those with "
             "the fewest missing values, ties broken by the largest variance."
         )
     data = {}
-    for i, c in enumerate(numeric):
-        values = c.values if positions is None else c.values[positions]
-        values = np.where(np.isfinite(values), values, np.nan)
-        data[i] = values
+    for i, (_, c) in enumerate(numeric):
+        data[i] = np.where(np.isfinite(c.sample), c.sample, np.nan)
     with np.errstate(all="ignore"):
         matrix = pd.DataFrame(data).corr(method="pearson").to_numpy()
     rounded = [
         [_f(round(v, 6)) if math.isfinite(v) else None for v in row] for row in matrix
     ]
-    out = {"columns": [c.name for c in numeric], "matrix": rounded}
+    out = {"columns": [c.name for _, c in numeric], "matrix": rounded}
     if note:
         out["note"] = note
     return out
@@ -883,6 +899,19 @@ def _column_profile(col: _Column) -> dict:
         "outliers": outliers,
         "warnings": _column_warnings(col, summary),
     }
+
+
+def _keep_for_table(col: _Column, positions: np.ndarray | None) -> None:
+    """Drop what only the column's own profile needed, once it is built.
+
+    The table-level steps need the counts (missing, distinct) and, for the
+    correlation, the numeric values at the sampled rows: holding every column's
+    full copies and value counts until the end would multiply the peak memory.
+    """
+    if col.values is not None:
+        col.sample = col.values if positions is None else col.values[positions]
+    col.values = col.counts = col.dt_ints = col.dt_weights = None
+    col.series = None
 
 
 def profile_table(
@@ -931,7 +960,9 @@ def profile_table(
 
     def one(i: int) -> tuple[_Column, dict]:
         col = _inspect(df.iloc[:, i], str(df.columns[i]), random_state=random_state + i)
-        return col, _column_profile(col)
+        profile = _column_profile(col)
+        _keep_for_table(col, positions)
+        return col, profile
 
     # Columns are independent and numpy / pyarrow release the GIL in the heavy
     # parts, so a thread per core shortens the profile; progress is reported from
@@ -953,7 +984,7 @@ def profile_table(
     report(90, "Counting duplicate rows")
     duplicates = _duplicate_rows(df, inspected)
     report(95, "Computing correlations")
-    correlation = _correlation(inspected, positions)
+    correlation = _correlation(df, inspected)
 
     table_warnings = [
         {"column": p["name"], **w} for p in profiles for w in p["warnings"]

@@ -473,6 +473,31 @@ def test_it_correlates_at_most_thirty_columns_and_says_so():
     assert "30 of 35" in correlation["note"]
 
 
+def test_it_breaks_ties_between_complete_columns_by_the_largest_variance():
+    rng = _rng()
+    df = pd.DataFrame({f"x{i}": rng.normal(size=1_000) for i in range(35)})
+    quiet = ["x3", "x9", "x17", "x22", "x30"]
+    for name in quiet:
+        df[name] = df[name] * 1e-3
+    # Rows are sampled for the matrix; the choice of columns still sees every row.
+    correlation = profile_table(df, sample_rows=100)["correlation"]
+    assert len(correlation["columns"]) == 30
+    assert not set(quiet) & set(correlation["columns"])
+
+
+def test_it_correlates_the_sampled_rows_of_each_numeric_column():
+    rng = _rng()
+    a = rng.normal(size=1_000)
+    df = pd.DataFrame({"a": a, "b": a + rng.normal(size=1_000), "c": a * -1.0})
+    df.loc[::9, "b"] = np.nan
+    df.loc[5, "c"] = np.inf  # left out, as a missing value
+    profile = profile_table(df, sample_rows=300, random_state=4)
+    rows = np.sort(np.random.default_rng(4).choice(1_000, size=300, replace=False))
+    expected = df.iloc[rows].replace(np.inf, np.nan).corr().to_numpy()
+    np.testing.assert_allclose(profile["correlation"]["matrix"], expected, atol=1e-6)
+    assert profile["correlation"]["matrix"][0][2] == -1.0
+
+
 def test_it_has_no_correlation_with_fewer_than_two_numeric_columns():
     df = pd.DataFrame({"x": _rng().normal(size=N), "c": ["a", "b"] * (N // 2)})
     assert profile_table(df)["correlation"] is None
