@@ -285,6 +285,7 @@ from projects.api import (  # noqa: E402
     health,
     jobs,
     projects,
+    registry,
     tuning,
 )
 
@@ -294,4 +295,5 @@ api.add_router("", datasets.router)
 api.add_router("", features.router)
 api.add_router("", experiments.router)
 api.add_router("", tuning.router)
+api.add_router("", registry.router)
 api.add_router("", jobs.router)

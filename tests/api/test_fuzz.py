@@ -31,6 +31,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from projects.models import Job, Study
+from projects.services.registry import model_version_register
 from projects.services.tokens import token_create
 from tests.views.evaluation_support import train_for_real
 
@@ -132,6 +133,7 @@ def seeded(prepared_dataset, owner, profile_jobs):
         metric="f1_macro",
         optuna_name="fuzz",
     )
+    version = model_version_register(experiment=experiment, user=owner)
     job = Job.objects.filter(project=prepared_dataset.project).latest("created_at")
     _token, raw = token_create(user=owner, name="fuzz")
     ids = {
@@ -139,6 +141,7 @@ def seeded(prepared_dataset, owner, profile_jobs):
         "dataset_id": prepared_dataset.pk,
         "experiment_id": experiment.pk,
         "study_id": study.pk,
+        "version_id": version.pk,
         "job_id": str(job.id),
     }
     return ids, {"Authorization": f"Bearer {raw}"}

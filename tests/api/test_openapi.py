@@ -31,6 +31,10 @@ PATHS = {
     "/api/projects/{project_id}/studies": {"get", "post"},
     "/api/studies/{study_id}": {"get"},
     "/api/studies/{study_id}/cancel": {"post"},
+    "/api/experiments/{experiment_id}/register": {"post"},
+    "/api/projects/{project_id}/model-versions": {"get"},
+    "/api/model-versions/{version_id}": {"get"},
+    "/api/model-versions/{version_id}/card": {"patch"},
 }
 
 

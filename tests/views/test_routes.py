@@ -19,7 +19,7 @@ import pytest
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 
-from projects.models import Experiment, Job, Study
+from projects.models import Experiment, Job, ModelVersion, Study
 from projects.selectors import STEPS
 from projects.services.datasets import dataset_upload
 from projects.services.tokens import token_create
@@ -380,6 +380,29 @@ ROUTES = {
             POST=signed_in(API, 422),
         )
     ],
+    "api/experiments/<int:experiment_id>/register": [
+        route(
+            "/api/experiments/{experiment_id}/register",
+            API_405,
+            POST=scoped(API, 400, **WRITER),
+        )
+    ],
+    "api/projects/<int:project_id>/model-versions": [
+        route(
+            "/api/projects/{project_id}/model-versions", API_405, GET=scoped(API, 200)
+        )
+    ],
+    "api/model-versions/<int:version_id>": [
+        route("/api/model-versions/{version_id}", API_405, GET=scoped(API, 200))
+    ],
+    # An empty PATCH changes nothing (200).
+    "api/model-versions/<int:version_id>/card": [
+        route(
+            "/api/model-versions/{version_id}/card",
+            API_405,
+            PATCH=scoped(API, 200, **WRITER),
+        )
+    ],
     "api/projects/<int:project_id>/search-space": [
         route(
             "/api/projects/{project_id}/search-space?algorithm=svm",
@@ -500,7 +523,15 @@ def world(project, owner, member, outsider, tmp_path, run_jobs):
         metric="f1_macro",
         optuna_name="routes",
     )
+    model_version = ModelVersion.objects.create(
+        project=project,
+        experiment=experiment,
+        version=1,
+        card={"intended_use": "Routes."},
+    )
     ids = {
+        "model_version": model_version.version,
+        "version_id": model_version.pk,
         "study_id": study.pk,
         "experiment_id": experiment.pk,
         "slug": project.slug,
