@@ -301,15 +301,14 @@ def _card(
     metric = project.primary_metric
     validation = (metrics.get("validation") or {}).get(metric)
     baseline = ((metrics.get("baseline") or {}).get("validation") or {}).get(metric)
+    primary = next(p for p in contract["parts"] if p["name"] == "primary_metric")
     if project.success_threshold is None:
         against = "the project has no success threshold, so there is no verdict"
+    elif primary["passes"] is None:
+        against = f"the threshold is {project.threshold_text}"
     else:
-        against = (
-            f"the threshold is {project.threshold_text}: "
-            + ("it passes" if contract["passes"] else "it does not pass")
-            if contract["passes"] is not None
-            else f"the threshold is {project.threshold_text}"
-        )
+        verdict = "it passes" if primary["passes"] else "it does not pass"
+        against = f"the threshold is {project.threshold_text}: {verdict}"
     text_metrics = (
         f"{label}: {metric} {_fmt(validation)} on the validation rows; {against}."
         + (f" The baseline scores {_fmt(baseline)}." if baseline is not None else "")

@@ -172,6 +172,8 @@ def test_it_records_a_snapshot_of_the_experiment(trained, owner, project):
     assert card["intended_use"] == project.business_goal
     assert "version 1" in card["data"] and "5 cleaning step(s)" in card["data"]
     assert "f1_macro" in card["metrics"] and "threshold" in card["metrics"]
+    verdict = "it passes" if primary["passes"] else "it does not pass"
+    assert f"{verdict}." in card["metrics"]
     assert card["fairness"].startswith("sex:")
     assert "test split was not used" in card["limitations"]
     assert card["test_looks"] == []
