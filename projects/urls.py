@@ -1,6 +1,14 @@
 from django.urls import path
 
-from projects.views import evaluation, experiments, jobs, projects, training, tuning
+from projects.views import (
+    evaluation,
+    experiments,
+    jobs,
+    projects,
+    registry,
+    training,
+    tuning,
+)
 
 app_name = "projects"
 
@@ -43,6 +51,21 @@ urlpatterns = [
         "projects/<slug:slug>/experiments/<int:experiment_id>/comments/",
         experiments.experiment_comment,
         name="experiment_comment",
+    ),
+    path(
+        "projects/<slug:slug>/experiments/<int:experiment_id>/register/",
+        registry.experiment_register,
+        name="experiment_register",
+    ),
+    path(
+        "projects/<slug:slug>/models/<int:version>/",
+        registry.model_version_page,
+        name="model_version",
+    ),
+    path(
+        "projects/<slug:slug>/models/<int:version>/card/",
+        registry.model_version_card,
+        name="model_version_card",
     ),
     path(
         "projects/<slug:slug>/studies/<int:study_id>/",

@@ -214,6 +214,28 @@ ROUTES = {
             POST=scoped(PAGE, 400),
         )
     ],
+    # Step 9: the world's experiment is queued: registering it is refused (400);
+    # the world's version (a bare row) has a page, and an empty card form is
+    # refused (the intended use is required).
+    "projects/<slug:slug>/experiments/<int:experiment_id>/register/": [
+        route(
+            "/projects/{slug}/experiments/{experiment_id}/register/",
+            PAGE_405,
+            POST=scoped(PAGE, 400, **WRITER),
+        )
+    ],
+    "projects/<slug:slug>/models/<int:version>/": [
+        route(
+            "/projects/{slug}/models/{model_version}/", PAGE_405, GET=scoped(PAGE, 200)
+        )
+    ],
+    "projects/<slug:slug>/models/<int:version>/card/": [
+        route(
+            "/projects/{slug}/models/{model_version}/card/",
+            PAGE_405,
+            POST=scoped(PAGE, 400, **WRITER),
+        )
+    ],
     # Step 8: the world's study is queued (no worker runs): its page, the live
     # part it polls, and its form (an empty one is refused: 400). The method is
     # checked before the login here.
