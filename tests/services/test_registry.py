@@ -7,11 +7,14 @@ pipeline predicts on the prepared validation rows.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.forms.models import model_to_dict
 
 from projects.ml.artifacts import load_model_from_bytes
@@ -206,6 +209,38 @@ def test_it_numbers_versions_per_project_and_changes_only_the_card(trained, owne
     assert first.card["metrics"] == before["card"]["metrics"]
     event = AuditEvent.objects.get(verb="model_version.card_edited")
     assert event.data == {"version": 1, "fields": ["limitations", "notes"]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_registrations_at_once_get_two_numbers(
+    project, owner, profile_jobs, tmp_path
+):
+    prepared = messy_prepared(project, owner, profile_jobs, tmp_path)
+    experiment = trained_on(profile_jobs, prepared, owner)
+    start = threading.Barrier(3)
+    numbers, errors = [], []
+
+    def register():
+        try:
+            start.wait()
+            version = model_version_register(experiment=experiment, user=owner)
+            numbers.append(version.version)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=register) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert sorted(numbers) == [1, 2, 3]
+    assert ModelVersion.objects.filter(project=project).count() == 3
+    names = set(ModelVersion.objects.values_list("artifact", flat=True))
+    assert len(names) == 3 and all(default_storage.exists(n) for n in names)
 
 
 def test_it_refuses_to_edit_anything_but_the_card_text(trained, owner):
