@@ -465,6 +465,8 @@ def model_version_register(
         sample = sample.iloc[rows]
     reference = reference_profile(sample, schema["columns"])
     reference["rows"] = "training" if matched else "uploaded"
+    # n_rows is what the summaries count (a sample past REFERENCE_ROWS).
+    reference["n_training_rows"] = len(train)
     if len(sample):
         reference["predictions"] = prediction_summary(
             serving.predict(sample),

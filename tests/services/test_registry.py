@@ -161,7 +161,7 @@ def test_it_records_a_snapshot_of_the_experiment(trained, owner, project):
     reference = version.reference
     assert reference["rows"] == "training"
     n_train = prepared.split["counts"]["train"]
-    assert reference["n_rows"] == n_train
+    assert reference["n_rows"] == reference["n_training_rows"] == n_train
     age = reference["columns"]["age"]
     assert sum(age["counts"]) == round(n_train * (1 - age["missing_share"]))
     assert age["edges"] == sorted(age["edges"])
