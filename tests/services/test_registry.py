@@ -21,16 +21,22 @@ from projects.ml.artifacts import load_model_from_bytes
 from projects.ml.serving import ServingPipeline
 from projects.ml.training import split_xy
 from projects.models import AuditEvent, Experiment, ModelVersion
-from projects.services.datasets import dataset_load_frame
+from projects.services.datasets import dataset_load_frame, dataset_upload
 from projects.services.experiments import dataset_splits, experiment_load_model
-from projects.services.preparation import SPLIT_COLUMN
+from projects.services.preparation import SPLIT_COLUMN, dataset_prepare
 from projects.services.registry import (
     CARD_TEXT_FIELDS,
     model_version_card_update,
     model_version_register,
 )
 from tests.factories import ProjectFactory
-from tests.registry_support import messy_prepared, trained_on
+from tests.registry_support import (
+    RECIPE,
+    messy_prepared,
+    trained_on,
+    write_messy_csv,
+)
+from tests.views.evaluation_support import train_for_real
 
 pytestmark = pytest.mark.django_db
 
@@ -301,3 +307,63 @@ def test_it_refuses_a_name_too_long(trained, owner):
         model_version_register(experiment=trained, user=owner, name="n" * 121)
     assert "name" in caught.value.message_dict
     assert not ModelVersion.objects.exists()
+
+
+def test_it_registers_a_regression_model_without_a_threshold(
+    project, owner, profile_jobs, tmp_path
+):
+    project.task_type = "regression"
+    project.primary_metric = "rmse"
+    project.success_threshold = None
+    project.sensitive_columns = []
+    project.target_column = "age"
+    project.save()
+    with profile_jobs():
+        uploaded, _job = dataset_upload(
+            project=project,
+            user=owner,
+            path=write_messy_csv(tmp_path / "customers.csv"),
+            filename="customers.csv",
+        )
+    uploaded.refresh_from_db()
+    # Rows without a target are removed (not filled): the training rows are then
+    # found in the upload by replaying the recipe, whose row removal shifts them.
+    recipe = {
+        "steps": [
+            *RECIPE["steps"][:4],
+            {"op": "impute", "column": "age", "strategy": "drop_rows"},
+        ]
+    }
+    with profile_jobs():
+        prepared, _job = dataset_prepare(
+            dataset=uploaded,
+            user=owner,
+            recipe=recipe,
+            split={"train": 0.6, "validation": 0.2, "test": 0.2, "seed": 1},
+        )
+    prepared.refresh_from_db()
+    assert prepared.status == "ready", prepared.error
+    experiment = train_for_real(profile_jobs, prepared, "ridge", owner)
+
+    version = model_version_register(experiment=experiment, user=owner)
+
+    assert version.contract["passes"] is None
+    assert version.contract["parts"][0]["threshold"] is None
+    assert "no success threshold" in version.card["metrics"]
+    assert "age" not in [c["name"] for c in version.schema["columns"]]
+    assert version.schema["classes"] is None
+    predictions = version.reference["predictions"]
+    assert predictions["kind"] == "numeric"
+    assert version.reference["rows"] == "training"
+    n_train = prepared.split["counts"]["train"]
+    assert version.reference["n_training_rows"] == n_train < 0.6 * uploaded.n_rows
+    assert sum(predictions["counts"]) == n_train
+    # The rows summarised are the training rows (sex is left as uploaded by the
+    # recipe, so its shares must be those of the prepared training rows).
+    rows = dataset_load_frame(prepared, columns=["sex", SPLIT_COLUMN])
+    shares = rows[rows[SPLIT_COLUMN] == "train"]["sex"].value_counts(normalize=True)
+    assert version.reference["columns"]["sex"]["frequencies"] == pytest.approx(
+        shares.to_dict()
+    )
+    raw = dataset_load_frame(uploaded).drop(columns=["age"]).head(5)
+    assert np.isfinite(_load(version).predict(raw)).all()
