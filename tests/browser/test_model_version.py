@@ -25,6 +25,7 @@ def test_it_registers_from_the_dashboard_and_edits_the_card(
     experiment = trained_on(profile_jobs, prepared, owner)
     ui.login(owner.username, password)
     ui.goto(f"/projects/{project.slug}/experiments/{experiment.pk}/")
+    ui.shot("dashboard with the register button")
     ui.page.get_by_role("button", name="Register as model version").click()
 
     expect(

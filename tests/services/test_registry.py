@@ -367,3 +367,18 @@ def test_it_registers_a_regression_model_without_a_threshold(
     )
     raw = dataset_load_frame(uploaded).drop(columns=["age"]).head(5)
     assert np.isfinite(_load(version).predict(raw)).all()
+
+
+def test_it_refuses_an_experiment_whose_model_file_was_changed(trained, owner):
+    path = default_storage.path(trained.artifact.name)
+    with open(path, "r+b") as fh:
+        fh.seek(200)
+        byte = fh.read(1)
+        fh.seek(200)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+
+    with pytest.raises(ValidationError) as caught:
+        model_version_register(experiment=trained, user=owner)
+
+    assert "was not loaded" in caught.value.message_dict["experiment"][0]
+    assert not ModelVersion.objects.exists()
