@@ -499,7 +499,7 @@ def apply_recipe(
             entry["summary"] = "Switched off." if not step.enabled else "Skipped."
             report.append(entry)
             continue
-        if not refit and step.op in _LEARNS and step.fitted is None:
+        if not refit and _learns(step) and step.fitted is None:
             raise _fail(i, step, "fitted", "this step was never applied to data.")
         started = time.perf_counter()
         touched = [c for c in _columns_of(step) if c in out.columns]
@@ -524,6 +524,13 @@ def apply_recipe(
 
 
 _LEARNS = frozenset({"impute", "outliers", "rare_categories", "parse_dates"})
+
+
+def _learns(step: Any) -> bool:
+    # Dropping the rows with a missing value learns nothing (its fitted is None).
+    if step.op == "impute" and step.strategy == "drop_rows":
+        return False
+    return step.op in _LEARNS
 
 
 def _missing_cells(df: pd.DataFrame, names: list[str]) -> int:

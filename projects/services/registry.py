@@ -95,7 +95,7 @@ def _training_rows(
     try:
         for prepared in chain[1:]:
             frame, _fitted, _report = apply_recipe(
-                frame, _replayable(prepared.recipe or {}), refit=False
+                frame, Recipe.model_validate(prepared.recipe or {}), refit=False
             )
     except (SpecError, ValueError, KeyError, TypeError) as exc:
         logger.warning("registration: recipe replay failed (%s)", exc)
@@ -107,24 +107,6 @@ def _training_rows(
         )
         return raw, False
     return raw.loc[frame.index[(labels == "train").to_numpy()]], True
-
-
-def _replayable(recipe: dict) -> Recipe:
-    """The fitted recipe, ready to apply again with ``refit=False``.
-
-    An "impute" step that drops rows learns nothing, so the preparation job
-    stores it with ``fitted: None``, which apply_recipe takes for a step never
-    applied (it refuses ``refit=False``); it needs nothing fitted to run.
-    """
-    steps = [
-        {**step, "fitted": {}}
-        if step.get("op") == "impute"
-        and step.get("strategy") == "drop_rows"
-        and step.get("fitted") is None
-        else step
-        for step in recipe.get("steps") or []
-    ]
-    return Recipe.model_validate({**recipe, "steps": steps})
 
 
 def _schema_kinds(uploaded: Dataset, recipes: list[dict]) -> dict[str, str]:

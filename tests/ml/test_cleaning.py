@@ -285,6 +285,18 @@ def test_it_refuses_to_replay_a_step_that_never_learned():
     assert err.value.field == "steps.0.fitted"
 
 
+def test_it_replays_dropping_rows_with_a_missing_value_on_new_data():
+    # Dropping learns nothing: a fitted recipe with it applies again (retraining).
+    _, fitted, _ = run(
+        pd.DataFrame({"x": [1.0, np.nan]}),
+        {"op": "impute", "column": "x", "strategy": "drop_rows"},
+    )
+    out, _, _ = apply_recipe(
+        pd.DataFrame({"x": [np.nan, 5.0, np.nan]}), fitted, refit=False
+    )
+    assert out["x"].tolist() == [5.0]
+
+
 def test_it_keeps_every_row_when_serving():
     df = pd.DataFrame({"x": [1.0, np.nan, 1.0]})
     out, _, report = run(
