@@ -83,6 +83,36 @@ def _categories(values: pd.Series) -> list[str] | None:
     return sorted(str(u) for u in uniques)
 
 
+def read_columns(
+    columns: list[str],
+    *,
+    target: str | None,
+    recipes: list[dict],
+    feature_spec: dict | None,
+) -> list[str]:
+    """The raw columns a request must send: those the model reads.
+
+    Left out: the target, a column a recipe drops, and a column the feature spec
+    drops (an identifier, say) unless a cleaning step reads it (a derived column may
+    be a feature). A client may still send them: extra columns are ignored.
+    """
+    dropped: set[str] = set()
+    read: set[str] = set()
+    for recipe in recipes:
+        for step in recipe.get("steps") or []:
+            if not step.get("enabled", True):
+                continue
+            names = [step["column"]] if "column" in step else step.get("columns") or []
+            (dropped if step.get("op") == "drop_columns" else read).update(names)
+    spec = (feature_spec or {}).get("columns") or {}
+    not_features = {n for n, c in spec.items() if (c or {}).get("kind") == "drop"}
+    return [
+        c
+        for c in columns
+        if c != target and c not in dropped and (c not in not_features or c in read)
+    ]
+
+
 def input_schema(
     rows: pd.DataFrame,
     *,

@@ -39,7 +39,12 @@ from projects.ml.artifacts import ArtifactError, dump_model, read_header_from_by
 from projects.ml.catalog import algorithm_get
 from projects.ml.cleaning import OPS, Recipe, apply_recipe
 from projects.ml.errors import SpecError
-from projects.ml.reference import input_schema, prediction_summary, reference_profile
+from projects.ml.reference import (
+    input_schema,
+    prediction_summary,
+    read_columns,
+    reference_profile,
+)
 from projects.ml.serving import ServingPipeline
 from projects.models import (
     Dataset,
@@ -448,7 +453,12 @@ def model_version_register(
     target = project.target_column or None
     raw = dataset_load_frame(uploaded).drop(columns=[SPLIT_COLUMN], errors="ignore")
     train, matched = _training_rows(raw, chain)
-    columns = [c for c in raw.columns if c != target]
+    columns = read_columns(
+        list(raw.columns),
+        target=target,
+        recipes=recipes,
+        feature_spec=experiment.feature_spec,
+    )
     schema = {
         "columns": input_schema(
             train, kinds=_schema_kinds(uploaded, recipes), columns=columns

@@ -69,7 +69,7 @@ def test_it_registers_a_succeeded_experiment(trained, api_as):
         "pilot",
     )
     assert set(body["contract"]) == {"passes", "parts"}
-    column = body["schema"]["columns"][1]
+    column = body["schema"]["columns"][0]
     assert column["name"] == "age"
     assert set(column) == {"name", "kind", "min", "max", "nullable"}
     assert set(body["schema"]["columns"][3]) == {

@@ -13,6 +13,7 @@ from projects.ml.reference import (
     MAX_CATEGORIES,
     input_schema,
     prediction_summary,
+    read_columns,
     reference_profile,
 )
 
@@ -132,3 +133,20 @@ def test_it_summarises_predictions_of_each_task():
     clusters = prediction_summary(np.array([0, 0, 1, 2]), task_type="clustering")
     assert clusters["frequencies"] == {"0": 0.5, "1": 0.25, "2": 0.25}
     assert "proba" not in clusters
+
+
+def test_it_asks_only_for_the_columns_the_model_reads():
+    recipes = [
+        {
+            "steps": [
+                {"op": "drop_columns", "columns": ["customer_id"]},
+                {"op": "impute", "column": "income", "strategy": "median"},
+                {"op": "drop_columns", "columns": ["age"], "enabled": False},
+            ]
+        }
+    ]
+    spec = {"columns": {"code": {"kind": "drop"}, "income": {"kind": "drop"}}}
+    columns = ["customer_id", "age", "income", "code", "city", "churn"]
+    assert read_columns(
+        columns, target="churn", recipes=recipes, feature_spec=spec
+    ) == ["age", "income", "city"]

@@ -110,10 +110,11 @@ def test_it_records_a_snapshot_of_the_experiment(trained, owner, project):
         "For the pilot.",
     )
     assert version.created_by == owner and version.experiment == trained
-    # The schema is of the raw rows: every uploaded column but the target, the
-    # dropped identifier included, with the kinds a client sends.
+    # The schema is of the raw rows: the uploaded columns the model reads (not
+    # the target, not the identifier the recipe drops), with the kinds a client
+    # sends.
     columns = {c["name"]: c for c in version.schema["columns"]}
-    assert list(columns) == ["customer_id", "age", "income", "city", "sex"]
+    assert list(columns) == ["age", "income", "city", "sex"]
     assert columns["age"]["kind"] == "numeric" and columns["age"]["nullable"]
     assert 18 <= columns["age"]["min"] < columns["age"]["max"] < 80
     # Money written as text stays text to a client: the recipe reads it.
