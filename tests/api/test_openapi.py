@@ -31,6 +31,14 @@ PATHS = {
     "/api/projects/{project_id}/studies": {"get", "post"},
     "/api/studies/{study_id}": {"get"},
     "/api/studies/{study_id}/cancel": {"post"},
+    "/api/projects/{project_id}/deployments": {"get", "post"},
+    "/api/deployments/{deployment_id}": {"get"},
+    "/api/deployments/{deployment_id}/approve": {"post"},
+    "/api/deployments/{deployment_id}/reject": {"post"},
+    "/api/deployments/{deployment_id}/rollback": {"post"},
+    "/api/projects/{project_id}/members": {"get", "post"},
+    "/api/projects/{project_id}/members/{user_id}": {"delete"},
+    "/api/projects/{project_id}/audit": {"get"},
 }
 
 

@@ -22,7 +22,9 @@ from django.urls import URLResolver, get_resolver
 from projects.models import Experiment, Job, Study
 from projects.selectors import STEPS
 from projects.services.datasets import dataset_upload
+from projects.services.deployments import deployment_request
 from projects.services.tokens import token_create
+from tests.deploy_support import make_version
 from tests.factories import MembershipFactory, ProjectFactory
 from tests.helpers import write_csv
 
@@ -403,6 +405,60 @@ ROUTES = {
             "/api/studies/{study_id}/cancel", API_405, POST=scoped(API, 200, **WRITER)
         )
     ],
+    # Step 9: the world has two pending requests by the scientist, one for the
+    # API's actions and one for the pages'. An approver or the owner approves it;
+    # a scientist rolls back only a live one (409 while pending).
+    "api/projects/<int:project_id>/deployments": [
+        route(
+            "/api/projects/{project_id}/deployments",
+            API_405,
+            GET=scoped(API, 200),
+            POST=signed_in(API, 422),
+        )
+    ],
+    "api/deployments/<int:deployment_id>": [
+        route("/api/deployments/{deployment_id}", API_405, GET=scoped(API, 200))
+    ],
+    "api/deployments/<int:deployment_id>/approve": [
+        route(
+            "/api/deployments/{deployment_id}/approve",
+            API_405,
+            POST=scoped(API, 403, approver=200, owner=200),
+        )
+    ],
+    "api/deployments/<int:deployment_id>/reject": [
+        route(
+            "/api/deployments/{deployment_id}/reject",
+            API_405,
+            POST=signed_in(API, 422),
+        )
+    ],
+    "api/deployments/<int:deployment_id>/rollback": [
+        route(
+            "/api/deployments/{deployment_id}/rollback",
+            API_405,
+            POST=scoped(API, 409, **WRITER),
+        )
+    ],
+    "api/projects/<int:project_id>/members": [
+        route(
+            "/api/projects/{project_id}/members",
+            API_405,
+            GET=scoped(API, 200),
+            POST=signed_in(API, 422),
+        )
+    ],
+    # The viewer's membership: only the owner removes it.
+    "api/projects/<int:project_id>/members/<int:user_id>": [
+        route(
+            "/api/projects/{project_id}/members/{user_id}",
+            API_405,
+            DELETE=scoped(API, 403, owner=204),
+        )
+    ],
+    "api/projects/<int:project_id>/audit": [
+        route("/api/projects/{project_id}/audit", API_405, GET=scoped(API, 200))
+    ],
 }
 
 
@@ -500,6 +556,13 @@ def world(project, owner, member, outsider, tmp_path, run_jobs):
         metric="f1_macro",
         optuna_name="routes",
     )
+    version = make_version(project, users["scientist"])
+    api_deployment, page_deployment = (
+        deployment_request(
+            version=version, environment="staging", user=users["scientist"]
+        )
+        for _ in range(2)
+    )
     ids = {
         "study_id": study.pk,
         "experiment_id": experiment.pk,
@@ -509,6 +572,9 @@ def world(project, owner, member, outsider, tmp_path, run_jobs):
         "page_job_id": job.id,
         "job_id": api_job.id,
         "token_id": token.pk,
+        "deployment_id": api_deployment.pk,
+        "page_deployment_id": page_deployment.pk,
+        "user_id": users["viewer"].pk,
     }
     return users, ids, scientist_raw
 
