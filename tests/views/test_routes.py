@@ -104,7 +104,8 @@ STEP_POST = {
     "training": scoped(PAGE, 400, **WRITER),
     "evaluation": scoped(PAGE, 405),
     "tuning": scoped(PAGE, 409, **WRITER),
-    "deployment": scoped(PAGE, 405),
+    # An empty request form is refused inline.
+    "deployment": scoped(PAGE, 400, **WRITER),
     "monitoring": scoped(PAGE, 405),
     "maintenance": scoped(PAGE, 405),
 }
@@ -232,6 +233,56 @@ ROUTES = {
             "/projects/{slug}/studies/{study_id}/live/", PAGE_405, GET=scoped(PAGE, 200)
         )
     ],
+    # Step 9's pages act on their own pending request (see the API's below).
+    "projects/<slug:slug>/deployments/<int:deployment_id>/": [
+        route(
+            "/projects/{slug}/deployments/{page_deployment_id}/",
+            PAGE_405,
+            GET=scoped(PAGE, 200),
+        )
+    ],
+    "projects/<slug:slug>/deployments/<int:deployment_id>/approve/": [
+        route(
+            "/projects/{slug}/deployments/{page_deployment_id}/approve/",
+            PAGE_405,
+            POST=scoped(PAGE, 403, approver=302, owner=302),
+        )
+    ],
+    # Approved by then; an empty rejection (no reason) is refused first.
+    "projects/<slug:slug>/deployments/<int:deployment_id>/reject/": [
+        route(
+            "/projects/{slug}/deployments/{page_deployment_id}/reject/",
+            PAGE_405,
+            POST=scoped(PAGE, 403, approver=400, owner=400),
+        )
+    ],
+    "projects/<slug:slug>/deployments/<int:deployment_id>/rollback/": [
+        route(
+            "/projects/{slug}/deployments/{page_deployment_id}/rollback/",
+            PAGE_405,
+            POST=scoped(PAGE, 409, **WRITER),
+        )
+    ],
+    "projects/<slug:slug>/audit/": [
+        route("/projects/{slug}/audit/", PAGE_405, GET=scoped(PAGE, 200))
+    ],
+    "projects/<slug:slug>/members/": [
+        route(
+            "/projects/{slug}/members/",
+            PAGE_405,
+            GET=scoped(PAGE, 200),
+            POST=scoped(PAGE, 403, owner=400),
+        )
+    ],
+    # The approver's membership: only the owner removes it.
+    "projects/<slug:slug>/members/<int:user_id>/remove/": [
+        route(
+            "/projects/{slug}/members/{page_user_id}/remove/",
+            PAGE_405,
+            POST=scoped(PAGE, 403, owner=302),
+        )
+    ],
+    "approvals/": [route("/approvals/", PAGE_405, GET=signed_in(PAGE, 200))],
     "jobs/<uuid:job_id>/status/": [
         route("/jobs/{page_job_id}/status/", PAGE_405, GET=scoped(PAGE, 200))
     ],
@@ -433,11 +484,13 @@ ROUTES = {
             POST=signed_in(API, 422),
         )
     ],
+    # The owner's run approved the pages' request first, so the API's replaced
+    # it: rolling back returns to it (200).
     "api/deployments/<int:deployment_id>/rollback": [
         route(
             "/api/deployments/{deployment_id}/rollback",
             API_405,
-            POST=scoped(API, 409, **WRITER),
+            POST=scoped(API, 409, owner=200, **WRITER),
         )
     ],
     "api/projects/<int:project_id>/members": [
@@ -575,6 +628,7 @@ def world(project, owner, member, outsider, tmp_path, run_jobs):
         "deployment_id": api_deployment.pk,
         "page_deployment_id": page_deployment.pk,
         "user_id": users["viewer"].pk,
+        "page_user_id": users["approver"].pk,
     }
     return users, ids, scientist_raw
 
