@@ -41,59 +41,60 @@ def _deployments(project):
     )
 
 
+def _request(request, project, form: DeploymentRequestForm) -> Deployment | None:
+    """The request the form asks for, or None with the errors on the form."""
+    if not form.is_valid():
+        return None
+    data = dict(form.cleaned_data)
+    version = ModelVersion.objects.filter(
+        project=project, pk=data.pop("model_version")
+    ).first()
+    if version is None:
+        form.add_error(None, "No such model version in this project.")
+        return None
+    try:
+        return deployment_request(version=version, user=request.user, **data)
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return None
+
+
 def deployment_step(request: HttpRequest, slug: str) -> HttpResponse:
     """Step 9: versions with a request form each, requests, live, the queue."""
     need = Role.SCIENTIST if request.method == "POST" else Role.VIEWER
     project = get_project_for(request.user, slug, need=need)
-    form, status = None, 200
-    if request.method == "POST":
-        form = DeploymentRequestForm(request.POST)
-        status = 400
-        if form.is_valid():
-            version = ModelVersion.objects.filter(
-                project=project, pk=form.cleaned_data["model_version"]
-            ).first()
-            if version is None:
-                form.add_error(None, "No such model version in this project.")
-            else:
-                data = {
-                    k: v for k, v in form.cleaned_data.items() if k != "model_version"
-                }
-                try:
-                    made = deployment_request(
-                        version=version, user=request.user, **data
-                    )
-                except ValidationError as exc:
-                    for field, errors in exc.message_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
-                else:
-                    return redirect(_page_url(made))
+    form = DeploymentRequestForm(request.POST) if request.method == "POST" else None
+    if form is not None:
+        made = _request(request, project, form)
+        if made is not None:
+            return redirect(_page_url(made))
     versions = list(
         ModelVersion.objects.filter(project=project).select_related("experiment")
     )
+    bound = form.data.get("model_version") if form is not None else None
+    ids = {str(v.pk) for v in versions}
     deployments = list(_deployments(project)[:REQUESTS_SHOWN])
-    bound_id = form.data.get("model_version") if form is not None else None
     context = {
         "versions": [
             (
                 v,
                 form
-                if bound_id == str(v.pk)
+                if bound == str(v.pk)
                 else DeploymentRequestForm(
                     initial={"model_version": v.pk}, auto_id=f"id_v{v.pk}_%s"
                 ),
             )
             for v in versions
         ],
-        "stray_form": form
-        if form is not None and bound_id not in {str(v.pk) for v in versions}
-        else None,
+        "stray_form": form if form is not None and bound not in ids else None,
         "deployments": deployments,
         "live": [d for d in deployments if d.status == Deployment.Status.LIVE],
         "queue": list(pending_for(request.user).filter(project=project)),
         "is_approver": can(request.user, project, Role.APPROVER),
         "policy": settings.DEPLOYMENT_POLICY,
     }
+    status = 400 if form is not None else 200
     return render_step(
         request, project, "deployment", "projects/step_deployment.html", context, status
     )

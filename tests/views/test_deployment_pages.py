@@ -257,3 +257,11 @@ def test_it_counts_and_lists_the_approvers_queue(client_for, project, team):
     assert page_url(deployment) not in mine
     assert "Nothing waits for your decision." in mine
     assert 'class="nav-count"' not in mine
+
+
+def test_it_says_what_is_missing_from_an_empty_request(client_for, project, team):
+    make_version(project, team["scientist"])
+    response = client_for(team["owner"]).post(step_url(project), {})
+    assert response.status_code == 400
+    assert "Environment: This field is required." in response.text
+    assert not Deployment.objects.exists()
