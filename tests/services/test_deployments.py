@@ -308,3 +308,54 @@ def test_it_keeps_one_live_deployment_under_two_concurrent_approvals(project, te
     assert errors == []
     statuses = sorted(Deployment.objects.values_list("status", flat=True))
     assert statuses == ["live", "replaced"]
+
+
+def test_it_blocks_production_when_fairness_is_beyond_the_bound(project, team):
+    version = make_version(project, team["scientist"])
+    version.experiment.evaluation = {
+        "analysis": {
+            "fairness": {
+                "sex": {
+                    "flagged": True,
+                    "reasons": ["demographic parity difference 0.25 > 0.1"],
+                    "demographic_parity_difference": 0.25,
+                }
+            }
+        }
+    }
+    version.experiment.save()
+    deployment = deployment_request(
+        version=version, environment="production", user=team["scientist"]
+    )
+    assert deployment.blocked is True
+    assert deployment.evidence["fairness"]["passes"] is False
+    assert deployment.evidence["failing"] == ["Fairness on sex within 0.1"]
+
+
+def test_it_lists_input_columns_added_removed_and_changed(project, team):
+    deployment_approve(
+        deployment=request(project, team), user=team["approver"], comment=""
+    )
+    version = make_version(project, team["scientist"])
+    columns = version.schema["columns"]
+    columns[0]["max"] = 1000.0  # age: a wider range seen in training
+    version.schema = {
+        **version.schema,
+        "columns": [c for c in columns if c["name"] != "sex"]
+        + [{"name": "plan", "kind": "categorical", "nullable": False}],
+    }
+    version.save()
+    diff = deployment_request(
+        version=version, environment="staging", user=team["scientist"]
+    ).evidence["diff"]
+    assert diff["schema"]["added"] == ["plan"]
+    assert diff["schema"]["removed"] == ["sex"]
+    assert [c["name"] for c in diff["schema"]["changed"]] == ["age"]
+
+
+def test_it_keeps_the_request_when_mail_cannot_be_sent(project, team, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
+    deployment = request(project, team)
+    assert Deployment.objects.get().pk == deployment.pk
+    assert deployment.status == "pending"
