@@ -265,3 +265,18 @@ def test_it_says_what_is_missing_from_an_empty_request(client_for, project, team
     assert response.status_code == 400
     assert "Environment: This field is required." in response.text
     assert not Deployment.objects.exists()
+
+
+def test_it_marks_the_step_current_then_done_once_live(client_for, project, team):
+    client = client_for(team["viewer"])
+
+    def state() -> str:
+        html = client.get(step_url(project)).text
+        item = html[html.index("Deployment</span>") :]
+        return item[: item.index("</span></span>")].rsplit(">", 1)[-1]
+
+    assert state().startswith("waits for a trained experiment")
+    deployment = requested(project, team)
+    assert state() == "current"
+    deployment_approve(deployment=deployment, user=team["owner"], comment="")
+    assert state() == "done"
