@@ -90,7 +90,11 @@ def deployment_step(request: HttpRequest, slug: str) -> HttpResponse:
         "stray_form": form if form is not None and bound not in ids else None,
         "deployments": deployments,
         "live": [d for d in deployments if d.status == Deployment.Status.LIVE],
-        "queue": list(pending_for(request.user).filter(project=project)),
+        "queue": list(
+            pending_for(request.user)
+            .filter(project=project)
+            .select_related("endpoint", "model_version", "requested_by")
+        ),
         "is_approver": can(request.user, project, Role.APPROVER),
         "policy": settings.DEPLOYMENT_POLICY,
     }

@@ -280,3 +280,27 @@ def test_it_marks_the_step_current_then_done_once_live(client_for, project, team
     assert state() == "current"
     deployment_approve(deployment=deployment, user=team["owner"], comment="")
     assert state() == "done"
+
+
+def test_it_runs_as_many_queries_for_many_requests_as_for_a_few(
+    client_for, project, team, django_assert_max_num_queries
+):
+    version = make_version(project, team["scientist"])
+
+    def ask(n: int) -> None:
+        for _ in range(n):
+            deployment_request(
+                version=version, environment="staging", user=team["scientist"]
+            )
+
+    client = client_for(team["approver"])
+    ask(2)
+    client.get(step_url(project))  # warm: session, user
+    with django_assert_max_num_queries(30) as few:
+        assert client.get(step_url(project)).status_code == 200
+    ask(20)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        html = client.get(step_url(project)).text
+    assert html.count('data-deployment="') == 22
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get("/approvals/").status_code == 200
