@@ -123,6 +123,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "projects.context_processors.approvals",
             ],
         },
     },
@@ -247,6 +248,20 @@ DEPLOYMENT_POLICY = {
 }
 # Rows one prediction request may hold (413 past it).
 PREDICT_MAX_ROWS = env_int("PREDICT_MAX_ROWS", 10_000)
+# Step 9: approvers are e-mailed when a deployment is requested. Development
+# prints the mails to the console; set EMAIL_BACKEND (e.g.
+# django.core.mail.backends.smtp.EmailBackend) and EMAIL_HOST & co. to send them.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "lifecycle@localhost")
+# The address people open the app at, for links in e-mails ("" = path only).
+SITE_URL = os.environ.get("SITE_URL", "")
 # Step 8: trials of one study that may run at once (each a chain of jobs on the
 # training queue; more workers than this do not speed one study up further).
 TUNING_PARALLELISM = env_int("TUNING_PARALLELISM", 4)

@@ -1,14 +1,18 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from projects.models import (
     ApiToken,
     AuditEvent,
     Dataset,
+    Deployment,
     Experiment,
     Job,
     Membership,
+    ModelVersion,
     Project,
 )
+from projects.services.deployments import deployment_approve, deployment_reject
 
 
 class MembershipInline(admin.TabularInline):
@@ -113,3 +117,107 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 admin.site.register(Experiment)
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["project", "version", "name", "experiment", "created_at"]
+    search_fields = ["project__name", "name", "artifact_sha256"]
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+    list_select_related = ["project", "experiment"]
+
+    def has_add_permission(self, request):
+        return False  # registered from an experiment, never by hand
+
+    def has_change_permission(self, request, obj=None):
+        return False  # immutable (the card is edited on its page)
+
+
+def _decide(modeladmin, request, queryset, call, done: str) -> None:
+    """Each selected request through the same service as the pages and the API
+    (four eyes, policy, verification); a refusal is reported, not skipped."""
+    decided = 0
+    for deployment in queryset.select_related("project", "endpoint", "model_version"):
+        try:
+            call(deployment)
+        except (PermissionDenied, ValidationError) as exc:
+            text = str(exc) if isinstance(exc, PermissionDenied) else exc.messages[0]
+            modeladmin.message_user(
+                request, f"Deployment #{deployment.pk}: {text}", messages.ERROR
+            )
+        else:
+            decided += 1
+    if decided:
+        modeladmin.message_user(request, f"{decided} deployment(s) {done}.")
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "project",
+        "model_version",
+        "endpoint",
+        "status",
+        "blocked",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+    ]
+    list_filter = ["status", "blocked", "endpoint__environment"]
+    search_fields = ["project__name", "endpoint__slug"]
+    readonly_fields = [f.name for f in Deployment._meta.fields]
+    list_select_related = [
+        "project",
+        "model_version",
+        "model_version__project",
+        "endpoint",
+        "requested_by",
+        "decided_by",
+    ]
+    actions = ["approve", "approve_acknowledging", "reject"]
+
+    def has_add_permission(self, request):
+        return False  # requested on the step-9 page or over the API
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the history of approvals stays
+
+    @admin.action(description="Approve selected requests (four eyes)")
+    def approve(self, request, queryset):
+        _decide(
+            self,
+            request,
+            queryset,
+            lambda d: deployment_approve(
+                deployment=d, user=request.user, comment="Approved in the admin."
+            ),
+            "approved and live",
+        )
+
+    @admin.action(description="Approve selected requests, acknowledging warnings")
+    def approve_acknowledging(self, request, queryset):
+        _decide(
+            self,
+            request,
+            queryset,
+            lambda d: deployment_approve(
+                deployment=d,
+                user=request.user,
+                comment="Approved in the admin; warnings acknowledged.",
+                acknowledge=True,
+            ),
+            "approved and live",
+        )
+
+    @admin.action(description="Reject selected requests")
+    def reject(self, request, queryset):
+        _decide(
+            self,
+            request,
+            queryset,
+            lambda d: deployment_reject(
+                deployment=d, user=request.user, comment="Rejected in the admin."
+            ),
+            "rejected",
+        )

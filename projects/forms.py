@@ -88,3 +88,61 @@ class UploadForm(forms.Form):
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=80, help_text="e.g. 'laptop' or 'CI'")
+
+
+# ---------------------------------------------------------------- step 9
+
+
+class DeploymentRequestForm(forms.Form):
+    """Ask for a model version to go live on an environment."""
+
+    model_version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    environment = forms.ChoiceField(
+        choices=[("staging", "Staging"), ("production", "Production")],
+        initial="staging",
+    )
+    unseen_categories = forms.ChoiceField(
+        label="Unseen categories",
+        choices=[
+            ("error", "Refuse the row (400)"),
+            ("allow", "Predict and warn"),
+        ],
+        initial="error",
+        help_text="What a category the model never saw does to a prediction.",
+    )
+    comment = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="For the approver: why this version, what to look at.",
+    )
+
+
+class ApproveForm(forms.Form):
+    comment = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    acknowledge = forms.BooleanField(
+        required=False,
+        label="I have read the warnings above and approve despite them.",
+    )
+
+
+class RejectForm(forms.Form):
+    comment = forms.CharField(
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Say why, so the requester knows what to fix.",
+    )
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(
+        choices=[
+            ("viewer", "Viewer"),
+            ("scientist", "Scientist"),
+            ("approver", "Approver"),
+            ("owner", "Owner"),
+        ]
+    )

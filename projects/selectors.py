@@ -11,6 +11,7 @@ from projects.access import visible_projects
 from projects.models import (
     Dataset,
     DatasetStatus,
+    Deployment,
     Experiment,
     ExperimentComment,
     Job,
@@ -101,7 +102,7 @@ STEPS: tuple[Step, ...] = (
         "deployment",
         "Deployment",
         "Register a model version, request approval, deploy behind a prediction API.",
-        False,
+        True,
     ),
     Step(
         10,
@@ -201,6 +202,19 @@ def project_steps(project: Project, latest: Dataset | None) -> list[Step]:
                 project=project, status=Study.Status.SUCCEEDED
             ).exists()
             state, waits = ("done" if tuned else "current"), ""
+        elif step.number == 9:
+            # A trained experiment (not a study) is what a version is made of.
+            deployable = trained or (
+                Experiment.objects.filter(
+                    project=project, status=Experiment.Status.SUCCEEDED
+                ).exists()
+            )
+            if deployable:
+                live = Deployment.objects.filter(project=project, status="live")
+                state = "done" if live.exists() else "current"
+                waits = ""
+            else:
+                state, waits = "waiting", "a trained experiment (step 6)"
         elif step.number in (5, 6, 7, 8):
             state = "waiting"
             waits = {

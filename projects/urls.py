@@ -1,6 +1,7 @@
 from django.urls import path
 
 from projects.views import (
+    deployments,
     evaluation,
     experiments,
     jobs,
@@ -77,6 +78,34 @@ urlpatterns = [
         tuning.study_live,
         name="study_live",
     ),
+    path(
+        "projects/<slug:slug>/deployments/<int:deployment_id>/",
+        deployments.deployment_page,
+        name="deployment",
+    ),
+    path(
+        "projects/<slug:slug>/deployments/<int:deployment_id>/approve/",
+        deployments.deployment_approve_view,
+        name="deployment_approve",
+    ),
+    path(
+        "projects/<slug:slug>/deployments/<int:deployment_id>/reject/",
+        deployments.deployment_reject_view,
+        name="deployment_reject",
+    ),
+    path(
+        "projects/<slug:slug>/deployments/<int:deployment_id>/rollback/",
+        deployments.deployment_rollback_view,
+        name="deployment_rollback",
+    ),
+    path("projects/<slug:slug>/audit/", deployments.audit_page, name="audit"),
+    path("projects/<slug:slug>/members/", deployments.members_page, name="members"),
+    path(
+        "projects/<slug:slug>/members/<int:user_id>/remove/",
+        deployments.member_remove_view,
+        name="member_remove",
+    ),
+    path("approvals/", deployments.approvals, name="approvals"),
     path("jobs/<uuid:job_id>/status/", jobs.job_status, name="job_status"),
     path("jobs/<uuid:job_id>/cancel/", jobs.job_cancel_view, name="job_cancel"),
     path("jobs/<uuid:job_id>/retry/", jobs.job_retry_view, name="job_retry"),

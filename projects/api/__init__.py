@@ -22,6 +22,7 @@ from ninja.throttling import SimpleRateThrottle
 
 from projects.api.schemas import NUL_MESSAGE
 from projects.security import client_ip, demo_login_allowed_for, is_demo_user
+from projects.services.deployments import DeploymentConflict
 from projects.services.jobs import JobConflict, QueueUnavailable
 from projects.services.tokens import token_authenticate
 
@@ -206,6 +207,11 @@ def on_job_conflict(request, exc: JobConflict):
     return _error(request, 409, exc.messages[0], "job")
 
 
+@api.exception_handler(DeploymentConflict)
+def on_deployment_conflict(request, exc: DeploymentConflict):
+    return _error(request, 409, exc.message_text, exc.field)
+
+
 @api.exception_handler(SchemaValidationError)
 def on_schema_error(request, exc: SchemaValidationError):
     errors = []
@@ -280,6 +286,7 @@ def on_unexpected(request, exc):
 
 from projects.api import (  # noqa: E402
     datasets,
+    deployments,
     experiments,
     features,
     health,
@@ -297,3 +304,4 @@ api.add_router("", experiments.router)
 api.add_router("", tuning.router)
 api.add_router("", registry.router)
 api.add_router("", jobs.router)
+api.add_router("", deployments.router)

@@ -12,6 +12,7 @@ from projects.selectors import latest_dataset, project_steps, projects_for_list
 from projects.services.projects import project_create
 from projects.views import (
     data,
+    deployments,
     evaluation,
     features,
     prepare,
@@ -74,6 +75,8 @@ def step(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
         return evaluation.evaluation_step(request, slug)
     if step_slug == "tuning":
         return tuning.tuning_step(request, slug)
+    if step_slug == "deployment":
+        return deployments.deployment_step(request, slug)
     project = get_project_for(request.user, slug, need=Role.VIEWER)
     if request.method == "POST":
         return HttpResponse("This step takes no input yet.", status=405)

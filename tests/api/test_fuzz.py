@@ -32,7 +32,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from projects.models import Job, Study
 from projects.services.registry import model_version_register
+from projects.services.deployments import deployment_request
 from projects.services.tokens import token_create
+from tests.factories import MembershipFactory, UserFactory
 from tests.views.evaluation_support import train_for_real
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -90,6 +92,12 @@ RULES = {
     "POST /api/experiments/{experiment_id}/evaluate-test": ("test",),
     # Only a failed or cancelled job, and only its latest attempt, is retried.
     "POST /api/jobs/{job_id}/retry": ("status",),
+    # Step 9: the version must be this project's; a user must exist, and the
+    # last owner stays one; a rejection gives a reason (not only blanks).
+    "POST /api/projects/{project_id}/deployments": ("model_version_id",),
+    "POST /api/deployments/{deployment_id}/reject": ("comment",),
+    "POST /api/projects/{project_id}/members": ("username", "role"),
+    "DELETE /api/projects/{project_id}/members/{user_id}": ("user_id",),
 }
 # Django's multipart parser drops an empty file part: the file is then missing
 # (422 naming it), though the document cannot say "not empty" of a binary.
@@ -135,6 +143,14 @@ def seeded(prepared_dataset, owner, profile_jobs):
     )
     version = model_version_register(experiment=experiment, user=owner)
     job = Job.objects.filter(project=prepared_dataset.project).latest("created_at")
+    # A request by someone else, so that the owner may decide it (four eyes).
+    scientist = UserFactory(username="fuzz-scientist")
+    MembershipFactory(
+        project=prepared_dataset.project, user=scientist, role="scientist"
+    )
+    deployment = deployment_request(
+        version=version, environment="staging", user=scientist
+    )
     _token, raw = token_create(user=owner, name="fuzz")
     ids = {
         "project_id": prepared_dataset.project_id,
@@ -143,6 +159,8 @@ def seeded(prepared_dataset, owner, profile_jobs):
         "study_id": study.pk,
         "version_id": version.pk,
         "job_id": str(job.id),
+        "deployment_id": deployment.pk,
+        "user_id": scientist.pk,
     }
     return ids, {"Authorization": f"Bearer {raw}"}
 

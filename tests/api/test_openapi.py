@@ -35,6 +35,14 @@ PATHS = {
     "/api/projects/{project_id}/model-versions": {"get"},
     "/api/model-versions/{version_id}": {"get"},
     "/api/model-versions/{version_id}/card": {"patch"},
+    "/api/projects/{project_id}/deployments": {"get", "post"},
+    "/api/deployments/{deployment_id}": {"get"},
+    "/api/deployments/{deployment_id}/approve": {"post"},
+    "/api/deployments/{deployment_id}/reject": {"post"},
+    "/api/deployments/{deployment_id}/rollback": {"post"},
+    "/api/projects/{project_id}/members": {"get", "post"},
+    "/api/projects/{project_id}/members/{user_id}": {"delete"},
+    "/api/projects/{project_id}/audit": {"get"},
 }
 
 

@@ -19,10 +19,12 @@ import pytest
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 
-from projects.models import Experiment, Job, ModelVersion, Study
+from projects.models import Experiment, Job, Study
 from projects.selectors import STEPS
 from projects.services.datasets import dataset_upload
+from projects.services.deployments import deployment_request
 from projects.services.tokens import token_create
+from tests.deploy_support import make_version
 from tests.factories import MembershipFactory, ProjectFactory
 from tests.helpers import write_csv
 
@@ -102,7 +104,8 @@ STEP_POST = {
     "training": scoped(PAGE, 400, **WRITER),
     "evaluation": scoped(PAGE, 405),
     "tuning": scoped(PAGE, 409, **WRITER),
-    "deployment": scoped(PAGE, 405),
+    # An empty request form is refused inline.
+    "deployment": scoped(PAGE, 400, **WRITER),
     "monitoring": scoped(PAGE, 405),
     "maintenance": scoped(PAGE, 405),
 }
@@ -252,6 +255,56 @@ ROUTES = {
             "/projects/{slug}/studies/{study_id}/live/", PAGE_405, GET=scoped(PAGE, 200)
         )
     ],
+    # Step 9's pages act on their own pending request (see the API's below).
+    "projects/<slug:slug>/deployments/<int:deployment_id>/": [
+        route(
+            "/projects/{slug}/deployments/{page_deployment_id}/",
+            PAGE_405,
+            GET=scoped(PAGE, 200),
+        )
+    ],
+    "projects/<slug:slug>/deployments/<int:deployment_id>/approve/": [
+        route(
+            "/projects/{slug}/deployments/{page_deployment_id}/approve/",
+            PAGE_405,
+            POST=scoped(PAGE, 403, approver=302, owner=302),
+        )
+    ],
+    # Approved by then; an empty rejection (no reason) is refused first.
+    "projects/<slug:slug>/deployments/<int:deployment_id>/reject/": [
+        route(
+            "/projects/{slug}/deployments/{page_deployment_id}/reject/",
+            PAGE_405,
+            POST=scoped(PAGE, 403, approver=400, owner=400),
+        )
+    ],
+    "projects/<slug:slug>/deployments/<int:deployment_id>/rollback/": [
+        route(
+            "/projects/{slug}/deployments/{page_deployment_id}/rollback/",
+            PAGE_405,
+            POST=scoped(PAGE, 409, **WRITER),
+        )
+    ],
+    "projects/<slug:slug>/audit/": [
+        route("/projects/{slug}/audit/", PAGE_405, GET=scoped(PAGE, 200))
+    ],
+    "projects/<slug:slug>/members/": [
+        route(
+            "/projects/{slug}/members/",
+            PAGE_405,
+            GET=scoped(PAGE, 200),
+            POST=scoped(PAGE, 403, owner=400),
+        )
+    ],
+    # The approver's membership: only the owner removes it.
+    "projects/<slug:slug>/members/<int:user_id>/remove/": [
+        route(
+            "/projects/{slug}/members/{page_user_id}/remove/",
+            PAGE_405,
+            POST=scoped(PAGE, 403, owner=302),
+        )
+    ],
+    "approvals/": [route("/approvals/", PAGE_405, GET=signed_in(PAGE, 200))],
     "jobs/<uuid:job_id>/status/": [
         route("/jobs/{page_job_id}/status/", PAGE_405, GET=scoped(PAGE, 200))
     ],
@@ -448,6 +501,62 @@ ROUTES = {
             "/api/studies/{study_id}/cancel", API_405, POST=scoped(API, 200, **WRITER)
         )
     ],
+    # Step 9: the world has two pending requests by the scientist, one for the
+    # API's actions and one for the pages'. An approver or the owner approves it;
+    # a scientist rolls back only a live one (409 while pending).
+    "api/projects/<int:project_id>/deployments": [
+        route(
+            "/api/projects/{project_id}/deployments",
+            API_405,
+            GET=scoped(API, 200),
+            POST=signed_in(API, 422),
+        )
+    ],
+    "api/deployments/<int:deployment_id>": [
+        route("/api/deployments/{deployment_id}", API_405, GET=scoped(API, 200))
+    ],
+    "api/deployments/<int:deployment_id>/approve": [
+        route(
+            "/api/deployments/{deployment_id}/approve",
+            API_405,
+            POST=scoped(API, 403, approver=200, owner=200),
+        )
+    ],
+    "api/deployments/<int:deployment_id>/reject": [
+        route(
+            "/api/deployments/{deployment_id}/reject",
+            API_405,
+            POST=signed_in(API, 422),
+        )
+    ],
+    # The owner's run approved the pages' request first, so the API's replaced
+    # it: rolling back returns to it (200).
+    "api/deployments/<int:deployment_id>/rollback": [
+        route(
+            "/api/deployments/{deployment_id}/rollback",
+            API_405,
+            POST=scoped(API, 409, owner=200, **WRITER),
+        )
+    ],
+    "api/projects/<int:project_id>/members": [
+        route(
+            "/api/projects/{project_id}/members",
+            API_405,
+            GET=scoped(API, 200),
+            POST=signed_in(API, 422),
+        )
+    ],
+    # The viewer's membership: only the owner removes it.
+    "api/projects/<int:project_id>/members/<int:user_id>": [
+        route(
+            "/api/projects/{project_id}/members/{user_id}",
+            API_405,
+            DELETE=scoped(API, 403, owner=204),
+        )
+    ],
+    "api/projects/<int:project_id>/audit": [
+        route("/api/projects/{project_id}/audit", API_405, GET=scoped(API, 200))
+    ],
 }
 
 
@@ -545,11 +654,12 @@ def world(project, owner, member, outsider, tmp_path, run_jobs):
         metric="f1_macro",
         optuna_name="routes",
     )
-    model_version = ModelVersion.objects.create(
-        project=project,
-        experiment=experiment,
-        version=1,
-        card={"intended_use": "Routes."},
+    model_version = make_version(project, users["scientist"])
+    api_deployment, page_deployment = (
+        deployment_request(
+            version=model_version, environment="staging", user=users["scientist"]
+        )
+        for _ in range(2)
     )
     ids = {
         "model_version": model_version.version,
@@ -562,6 +672,10 @@ def world(project, owner, member, outsider, tmp_path, run_jobs):
         "page_job_id": job.id,
         "job_id": api_job.id,
         "token_id": token.pk,
+        "deployment_id": api_deployment.pk,
+        "page_deployment_id": page_deployment.pk,
+        "user_id": users["viewer"].pk,
+        "page_user_id": users["approver"].pk,
     }
     return users, ids, scientist_raw
 
