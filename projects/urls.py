@@ -1,6 +1,14 @@
 from django.urls import path
 
-from projects.views import evaluation, experiments, jobs, projects, training, tuning
+from projects.views import (
+    evaluation,
+    experiments,
+    jobs,
+    keys,
+    projects,
+    training,
+    tuning,
+)
 
 app_name = "projects"
 
@@ -53,6 +61,16 @@ urlpatterns = [
         "projects/<slug:slug>/studies/<int:study_id>/live/",
         tuning.study_live,
         name="study_live",
+    ),
+    path(
+        "projects/<slug:slug>/deployments/<int:deployment_id>/keys/",
+        keys.deployment_keys,
+        name="deployment_keys",
+    ),
+    path(
+        "projects/<slug:slug>/deployments/<int:deployment_id>/keys/<int:key_id>/revoke/",
+        keys.deployment_key_revoke_view,
+        name="deployment_key_revoke",
     ),
     path("jobs/<uuid:job_id>/status/", jobs.job_status, name="job_status"),
     path("jobs/<uuid:job_id>/cancel/", jobs.job_cancel_view, name="job_cancel"),

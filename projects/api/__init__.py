@@ -284,6 +284,7 @@ from projects.api import (  # noqa: E402
     features,
     health,
     jobs,
+    keys,
     projects,
     tuning,
 )
@@ -295,3 +296,4 @@ api.add_router("", features.router)
 api.add_router("", experiments.router)
 api.add_router("", tuning.router)
 api.add_router("", jobs.router)
+api.add_router("", keys.router)

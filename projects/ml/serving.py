@@ -20,7 +20,7 @@ import pandas as pd
 
 from projects.ml.cleaning import Recipe, apply_recipe
 
-__all__ = ["RowError", "ServingPipeline", "body_rows", "check_rows"]
+__all__ = ["RowError", "ServingPipeline", "body_rows", "check_rows", "example_row"]
 
 
 class ServingPipeline:
@@ -431,3 +431,33 @@ def _any_aware(stamps: list) -> bool:
 def _naive(text: str) -> pd.Timestamp:
     stamp = pd.Timestamp(text)
     return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
+
+
+def example_row(schema: dict) -> dict:
+    """A row the schema accepts, for documentation (a curl example).
+
+    Numbers are the middle of the training range (whole when both ends are),
+    categories the first one seen, dates the earliest seen; a nullable column
+    without a range gets a plausible value all the same.
+    """
+    row: dict[str, Any] = {}
+    for column in schema.get("columns") or []:
+        kind = column.get("kind", "numeric")
+        if kind == "numeric":
+            low, high = column.get("min"), column.get("max")
+            if low is None or high is None:
+                value: Any = 0
+            else:
+                middle = (float(low) + float(high)) / 2
+                whole = float(low).is_integer() and float(high).is_integer()
+                value = round(middle) if whole else round(middle, 2)
+        elif kind == "boolean":
+            value = True
+        elif kind == "datetime":
+            value = column.get("min") or "2024-01-31T08:30:00"
+        elif kind == "categorical" and column.get("categories"):
+            value = column["categories"][0]
+        else:
+            value = "text"
+        row[column["name"]] = value
+    return row

@@ -31,7 +31,10 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from projects.models import Job, Study
+from projects.services.keys import deployment_key_create
 from projects.services.tokens import token_create
+from tests.deploy_support import make_version
+from tests.serving_support import make_live
 from tests.views.evaluation_support import train_for_real
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -134,7 +137,11 @@ def seeded(prepared_dataset, owner, profile_jobs):
     )
     job = Job.objects.filter(project=prepared_dataset.project).latest("created_at")
     _token, raw = token_create(user=owner, name="fuzz")
+    live = make_live(make_version(prepared_dataset.project, owner), owner)
+    key, _secret = deployment_key_create(deployment=live, user=owner, name="fuzz")
     ids = {
+        "deployment_id": live.pk,
+        "key_id": key.pk,
         "project_id": prepared_dataset.project_id,
         "dataset_id": prepared_dataset.pk,
         "experiment_id": experiment.pk,
