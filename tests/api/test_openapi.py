@@ -31,6 +31,8 @@ PATHS = {
     "/api/projects/{project_id}/studies": {"get", "post"},
     "/api/studies/{study_id}": {"get"},
     "/api/studies/{study_id}/cancel": {"post"},
+    "/api/deployments/{deployment_id}/keys": {"get", "post"},
+    "/api/deployments/{deployment_id}/keys/{key_id}": {"delete"},
 }
 
 
