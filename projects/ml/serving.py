@@ -77,6 +77,26 @@ class ServingPipeline:
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return self.pipeline.predict_proba(self.prepare(X))
 
+    def predict_with_proba(
+        self, X: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions and, for a classifier that has them, probabilities.
+
+        The recipes and the feature transformer run once for both (on one row
+        they are most of the time: scikit-learn's checks of a DataFrame).
+        """
+        prepared = self.prepare(X)
+        steps = getattr(self.pipeline, "steps", None)
+        if not steps or len(steps) < 2:
+            predictions = self.pipeline.predict(prepared)
+            proba = self.pipeline.predict_proba(prepared) if self.has_proba else None
+            return predictions, proba
+        features = self.pipeline[:-1].transform(prepared)
+        estimator = self.pipeline[-1]
+        predictions = estimator.predict(features)
+        proba = estimator.predict_proba(features) if self.has_proba else None
+        return predictions, proba
+
 
 # ---------------------------------------------------------------------------
 # Checking raw rows against a version's input schema
@@ -342,28 +362,26 @@ def check_rows(
     return frame, warnings
 
 
-def _typed(column: dict, values: list, error, warn, unseen: str) -> pd.Series:
+def _typed(column: dict, values: list, error, warn, unseen: str):
     """The column as the pipeline expects it; range and category checks."""
     name, kind = column["name"], column.get("kind", "numeric")
     where = f"column {name!r}"
     if kind == "numeric":
-        series = pd.Series(
-            [np.nan if v is None else v for v in values], dtype="float64"
-        )
+        # numpy, not pandas, for the checks: a one-row request pays per column.
+        array = np.array([np.nan if v is None else v for v in values], dtype="float64")
         low, high = column.get("min"), column.get("max")
-        if low is not None and high is not None and len(series):
-            outside = np.flatnonzero(
-                ((series < low) | (series > high)).to_numpy(dtype=bool)
-            )
+        if low is not None and high is not None and len(array):
+            with np.errstate(invalid="ignore"):
+                outside = np.flatnonzero((array < low) | (array > high))
             for i in outside:
                 warn(
                     int(i),
                     name,
                     "out_of_range",
-                    f"Row {i}: {where} is {series.iloc[i]:.10g}, outside the range "
+                    f"Row {i}: {where} is {array[i]:.10g}, outside the range "
                     f"seen in training [{low:.10g}, {high:.10g}].",
                 )
-        return series
+        return array
     if kind == "boolean":
         if any(v is None for v in values):
             return pd.Series([np.nan if v is None else v for v in values], dtype=object)
@@ -421,7 +439,7 @@ def _typed(column: dict, values: list, error, warn, unseen: str) -> pd.Series:
                     if len(categories) > 10:
                         shown += ", ..."
                     error(i, name, f"{message} (known: {shown}).")
-    return pd.Series(values, dtype="str")
+    return pd.array(values, dtype="str")
 
 
 def _any_aware(stamps: list) -> bool:

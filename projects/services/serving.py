@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from threadpoolctl import ThreadpoolController
 
 from projects.ml.artifacts import ArtifactError, load_model_from_bytes
 from projects.ml.serving import RowError, ServingPipeline, body_rows, check_rows
@@ -72,6 +73,21 @@ class Loaded:
     version: int
     pipeline: ServingPipeline
     schema: dict
+
+
+# One thread per prediction for OpenMP and BLAS: a server process answers many
+# requests at once, and a one-row predict split across threads mostly waits for
+# them (HistGradientBoosting on a busy 2-core machine: p50 1 ms -> 0.7 ms, p99
+# 120 ms -> 5 ms). The controller is made once: building one costs milliseconds.
+_threads: ThreadpoolController | None = None
+
+
+def single_threaded():
+    """A context in which the numeric libraries use one thread."""
+    global _threads
+    if _threads is None:
+        _threads = ThreadpoolController()
+    return _threads.limit(limits=1)
 
 
 _lock = threading.Lock()
@@ -246,8 +262,12 @@ def deployment_predict(*, endpoint: Endpoint, body, request_id: str) -> dict:
     loaded = _load_serving(endpoint, live)
     frame, warnings = check_rows(body, loaded.schema, unseen=live["unseen_categories"])
     pipeline = loaded.pipeline
+    predictions, probabilities = [], np.empty((0, 0))
+    if rows:
+        with single_threaded():
+            predictions, probabilities = pipeline.predict_with_proba(frame)
     out = {
-        "predictions": _json_list(pipeline.predict(frame)) if rows else [],
+        "predictions": _json_list(predictions),
         "model_version": loaded.version,
         "request_id": request_id,
         "warnings": warnings,
@@ -255,7 +275,6 @@ def deployment_predict(*, endpoint: Endpoint, body, request_id: str) -> dict:
     if pipeline.has_proba:
         classes = [_json_value(c) for c in pipeline.classes or []]
         keys = [str(c) for c in classes]
-        probabilities = pipeline.predict_proba(frame) if rows else np.empty((0, 0))
         out["probabilities"] = [
             {k: _json_value(p) for k, p in zip(keys, row, strict=False)}
             for row in probabilities.tolist()

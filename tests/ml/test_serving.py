@@ -234,3 +234,55 @@ def test_it_accepts_an_empty_request():
     frame, warnings = check_rows({"records": []}, SCHEMA)
     assert len(frame) == 0
     assert warnings == []
+
+
+def test_predict_with_proba_equals_predict_and_predict_proba():
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from projects.ml.serving import ServingPipeline
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, 60).astype(float),
+            "city": rng.choice(["Lyon", "Nice", "Paris"], 60),
+        }
+    )
+    y = np.where(frame["age"] > 40, "yes", "no")
+    pipeline = Pipeline(
+        [
+            (
+                "features",
+                ColumnTransformer(
+                    [
+                        ("num", "passthrough", ["age"]),
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["city"]),
+                    ]
+                ),
+            ),
+            ("model", LogisticRegression()),
+        ]
+    ).fit(frame, y)
+    serving = ServingPipeline(
+        recipes=[],
+        pipeline=pipeline,
+        input_columns=["age", "city"],
+        task_type="classification",
+        classes=["no", "yes"],
+    )
+    checked, _ = check_rows(
+        {"records": frame.head(10).to_dict(orient="records")},
+        {
+            "columns": [
+                {"name": "age", "kind": "numeric", "nullable": False},
+                {"name": "city", "kind": "categorical", "nullable": False},
+            ]
+        },
+    )
+    predictions, proba = serving.predict_with_proba(checked)
+    assert predictions.tolist() == serving.predict(frame.head(10)).tolist()
+    np.testing.assert_allclose(proba, serving.predict_proba(frame.head(10)))
