@@ -299,7 +299,7 @@ def wsgi_app():
     from django.core.wsgi import get_wsgi_application
 
     application = get_wsgi_application()
-    settings.ROOT_URLCONF = "bench.b6_urls"
+    settings.ROOT_URLCONF = "bench.serving_urls"
     return application
 
 
