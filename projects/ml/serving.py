@@ -108,6 +108,8 @@ MAX_WARNINGS = 100
 _MAX_GATHERED = 1000
 
 _MISSING = object()
+# A row of the wrong shape (already reported): its cells are not checked.
+_BAD_ROW = object()
 
 
 class RowError(ValueError):
@@ -190,8 +192,13 @@ def _column_values(body: dict, names: list[str], errors: list[dict]) -> dict:
                         "message": f"Row {i}: must be an object of column: value.",
                     }
                 )
-        rows = [r if isinstance(r, dict) else {} for r in records]
-        return {name: [r.get(name, _MISSING) for r in rows] for name in names}
+        return {
+            name: [
+                r.get(name, _MISSING) if isinstance(r, dict) else _BAD_ROW
+                for r in records
+            ]
+            for name in names
+        }
     columns, data = body["columns"], body["data"]
     width = len(columns)
     for i, row in enumerate(data):
@@ -212,7 +219,7 @@ def _column_values(body: dict, names: list[str], errors: list[dict]) -> dict:
         if j is None:
             out[name] = None  # the whole column is missing
         else:
-            out[name] = [r[j] if r else _MISSING for r in rows]
+            out[name] = [r[j] if r else _BAD_ROW for r in rows]
     return out
 
 
@@ -304,8 +311,8 @@ def check_rows(
         where = f"column {name!r}"
         clean: list[Any] = []
         for i, value in enumerate(values):
-            if value is _MISSING:
-                if field == "records":
+            if value is _MISSING or value is _BAD_ROW:
+                if value is _MISSING:
                     error(i, name, f"Row {i}: {where} is missing.")
                 clean.append(None)
                 continue

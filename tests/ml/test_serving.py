@@ -197,10 +197,16 @@ def test_it_lists_every_error_sorted_by_row_up_to_a_cap():
 
 def test_it_refuses_rows_of_the_wrong_shape():
     err = errors_of({"records": [row(), "not an object"]})
-    assert err.errors[0]["row"] == 1
-    assert "must be an object" in err.errors[0]["message"]
+    assert err.errors == [
+        {
+            "row": 1,
+            "column": None,
+            "message": "Row 1: must be an object of column: value.",
+        }
+    ]
     names = list(row())
     err = errors_of({"columns": names, "data": [list(row().values()), [40]]})
+    assert len(err.errors) == 1
     assert err.errors[0] == {
         "row": 1,
         "column": None,
