@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 from ninja.openapi.views import openapi_json, openapi_view
 
 from projects.api import api, not_found
+from projects.api.serving import native as serving_native
 from projects.views import accounts
 
 
@@ -44,5 +45,11 @@ urlpatterns = [
     re_path(r"^api/docs$", _read_only(openapi_view)),
     path("api/", api.urls),
     re_path(r"^api/", not_found),
+    # A deployment's predict URL: keys, not sessions (docs/deployment.md).
+    path(
+        "deployments/<slug:slug>/predict",
+        serving_native.predict,
+        name="deployment_predict",
+    ),
     path("", include("projects.urls")),
 ]

@@ -80,3 +80,18 @@ def test_it_runs_the_tuning_benchmark_on_tiny_data(tmp_path, settings):
     assert "**ours, Bayesian**" in out
     assert "Optuna alone" in out
     assert "job machinery < 5% of trial time" in out
+
+
+def test_it_runs_the_serving_benchmark_on_tiny_data(tmp_path, settings):
+    # A real gunicorn (2 workers) on loopback and a separate load process.
+    out = smoke(
+        "bench/b6_serving.py",
+        "--redis-url",
+        settings.REDIS_URL,
+        workdir=tmp_path,
+        timeout=600,
+    )
+    assert "| predict 1 row, 8 clients |" in out
+    assert "rows/s at 1 client" in out
+    errors = [line for line in out.splitlines() if line.startswith("| predict")]
+    assert all(line.rstrip(" |").endswith("| 0") for line in errors), errors

@@ -291,6 +291,7 @@ from projects.api import (  # noqa: E402
     features,
     health,
     jobs,
+    keys,
     projects,
     registry,
     tuning,
@@ -305,3 +306,4 @@ api.add_router("", tuning.router)
 api.add_router("", registry.router)
 api.add_router("", jobs.router)
 api.add_router("", deployments.router)
+api.add_router("", keys.router)

@@ -31,8 +31,9 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from projects.models import Job, Study
-from projects.services.registry import model_version_register
 from projects.services.deployments import deployment_request
+from projects.services.keys import deployment_key_create
+from projects.services.registry import model_version_register
 from projects.services.tokens import token_create
 from tests.factories import MembershipFactory, UserFactory
 from tests.views.evaluation_support import train_for_real
@@ -152,7 +153,10 @@ def seeded(prepared_dataset, owner, profile_jobs):
         version=version, environment="staging", user=scientist
     )
     _token, raw = token_create(user=owner, name="fuzz")
+    # Keys belong to the request's endpoint (any deployment of it opens them).
+    key, _secret = deployment_key_create(deployment=deployment, user=owner, name="fuzz")
     ids = {
+        "key_id": key.pk,
         "project_id": prepared_dataset.project_id,
         "dataset_id": prepared_dataset.pk,
         "experiment_id": experiment.pk,

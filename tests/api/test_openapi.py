@@ -43,6 +43,8 @@ PATHS = {
     "/api/projects/{project_id}/members": {"get", "post"},
     "/api/projects/{project_id}/members/{user_id}": {"delete"},
     "/api/projects/{project_id}/audit": {"get"},
+    "/api/deployments/{deployment_id}/keys": {"get", "post"},
+    "/api/deployments/{deployment_id}/keys/{key_id}": {"delete"},
 }
 
 

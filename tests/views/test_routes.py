@@ -23,10 +23,12 @@ from projects.models import Experiment, Job, Study
 from projects.selectors import STEPS
 from projects.services.datasets import dataset_upload
 from projects.services.deployments import deployment_request
+from projects.services.keys import deployment_key_create
 from projects.services.tokens import token_create
 from tests.deploy_support import make_version
 from tests.factories import MembershipFactory, ProjectFactory
 from tests.helpers import write_csv
+from tests.serving_support import make_live
 
 pytestmark = pytest.mark.django_db
 
@@ -305,6 +307,31 @@ ROUTES = {
         )
     ],
     "approvals/": [route("/approvals/", PAGE_405, GET=signed_in(PAGE, 200))],
+    # A live deployment's keys page (any member) and its forms (scientist, owner):
+    # an empty name is refused (400); the world's key is revoked (302).
+    "projects/<slug:slug>/deployments/<int:deployment_id>/keys/": [
+        route(
+            "/projects/{slug}/deployments/{live_deployment_id}/keys/",
+            PAGE_405,
+            GET=scoped(PAGE, 200),
+            POST=scoped(PAGE, 400, **WRITER),
+        )
+    ],
+    "projects/<slug:slug>/deployments/<int:deployment_id>/keys/<int:key_id>/revoke/": [
+        route(
+            "/projects/{slug}/deployments/{live_deployment_id}/keys/{page_key_id}/revoke/",
+            PAGE_405,
+            POST=scoped(PAGE, 302, **WRITER),
+        )
+    ],
+    # The predict URL takes deployment keys only: no session, no user token (401).
+    "deployments/<slug:slug>/predict": [
+        route(
+            "/deployments/{endpoint_slug}/predict",
+            {**everyone(405), "token": 405},
+            POST={**everyone(401), "token": 401},
+        )
+    ],
     "jobs/<uuid:job_id>/status/": [
         route("/jobs/{page_job_id}/status/", PAGE_405, GET=scoped(PAGE, 200))
     ],
@@ -493,6 +520,21 @@ ROUTES = {
             POST=signed_in(API, 422),
         )
     ],
+    "api/deployments/<int:deployment_id>/keys": [
+        route(
+            "/api/deployments/{live_deployment_id}/keys",
+            API_405,
+            GET=scoped(API, 200),
+            POST=signed_in(API, 422),
+        )
+    ],
+    "api/deployments/<int:deployment_id>/keys/<int:key_id>": [
+        route(
+            "/api/deployments/{live_deployment_id}/keys/{key_id}",
+            API_405,
+            DELETE=scoped(API, 200, **WRITER),
+        )
+    ],
     "api/studies/<int:study_id>": [
         route("/api/studies/{study_id}", API_405, GET=scoped(API, 200))
     ],
@@ -661,9 +703,17 @@ def world(project, owner, member, outsider, tmp_path, run_jobs):
         )
         for _ in range(2)
     )
+    # Another version live in production, with keys.
+    live = make_live(make_version(project, owner), owner, environment="production")
+    page_key, _secret = deployment_key_create(deployment=live, user=owner, name="page")
+    api_key, _secret = deployment_key_create(deployment=live, user=owner, name="api")
     ids = {
         "model_version": model_version.version,
         "version_id": model_version.pk,
+        "live_deployment_id": live.pk,
+        "endpoint_slug": live.endpoint.slug,
+        "page_key_id": page_key.pk,
+        "key_id": api_key.pk,
         "study_id": study.pk,
         "experiment_id": experiment.pk,
         "slug": project.slug,
