@@ -112,8 +112,8 @@ def test_the_previous_version_keeps_serving_when_the_new_one_is_refused(project,
     live = make_live(make_version(project, owner), owner)
     assert predict(live.endpoint, raw_rows(2))["model_version"] == 1
     bad = make_version(project, owner, C=0.01)
-    tamper(bad)
     make_live(bad, owner)
+    tamper(bad)  # after approval checked it: changed in storage since
     for _ in range(3):
         assert predict(live.endpoint, raw_rows(2))["model_version"] == 1
     assert AuditEvent.objects.filter(verb="model_version.load_refused").count() == 1
@@ -122,16 +122,16 @@ def test_the_previous_version_keeps_serving_when_the_new_one_is_refused(project,
 def test_a_fresh_process_falls_back_to_the_deployments_previous_version(project, owner):
     make_live(make_version(project, owner), owner)
     bad = make_version(project, owner, C=0.01)
-    tamper(bad)
     live = make_live(bad, owner)
+    tamper(bad)
     serving_cache_clear()  # as a process that never served version 1
     assert predict(live.endpoint, raw_rows(2))["model_version"] == 1
 
 
 def test_it_says_so_when_no_version_can_be_loaded(project, owner):
     version = make_version(project, owner)
-    tamper(version)
     live = make_live(version, owner)
+    tamper(version)
     with pytest.raises(ServingUnavailable) as info:
         predict(live.endpoint, raw_rows(1))
     assert "cannot be loaded" in info.value.message

@@ -522,7 +522,7 @@ ROUTES = {
     ],
     "api/deployments/<int:deployment_id>/keys": [
         route(
-            "/api/deployments/{live_deployment_id}/keys",
+            "/api/deployments/{deployment_id}/keys",
             API_405,
             GET=scoped(API, 200),
             POST=signed_in(API, 422),
@@ -530,7 +530,7 @@ ROUTES = {
     ],
     "api/deployments/<int:deployment_id>/keys/<int:key_id>": [
         route(
-            "/api/deployments/{live_deployment_id}/keys/{key_id}",
+            "/api/deployments/{deployment_id}/keys/{key_id}",
             API_405,
             DELETE=scoped(API, 200, **WRITER),
         )
@@ -706,7 +706,10 @@ def world(project, owner, member, outsider, tmp_path, run_jobs):
     # Another version live in production, with keys.
     live = make_live(make_version(project, owner), owner, environment="production")
     page_key, _secret = deployment_key_create(deployment=live, user=owner, name="page")
-    api_key, _secret = deployment_key_create(deployment=live, user=owner, name="api")
+    # Any deployment of an endpoint opens its keys: the API's pending request's.
+    api_key, _secret = deployment_key_create(
+        deployment=api_deployment, user=owner, name="api"
+    )
     ids = {
         "model_version": model_version.version,
         "version_id": model_version.pk,
