@@ -16,6 +16,7 @@ from django.db import connection
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
+from projects.services.serving import serving_cache_clear
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,11 +60,14 @@ def _optuna_connections(django_db_setup):
 
 @pytest.fixture(autouse=True)
 def _media_and_queue(settings, tmp_path, redis_conn):
-    """Each test gets its own media folder and an empty queue afterwards."""
+    """Each test gets its own media folder, an empty queue afterwards, and no
+    model this process loaded for another test (ids repeat across tests)."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    serving_cache_clear()
     # Hashing a password properly costs ~0.3 s; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     yield
+    serving_cache_clear()
     redis_conn.flushdb()
 
 
@@ -173,3 +177,12 @@ def client_for(client):
         return client
 
     return login
+
+
+@pytest.fixture
+def live(project, owner):
+    """A registered version live on the project's staging endpoint."""
+    from tests.deploy_support import make_version
+    from tests.serving_support import make_live
+
+    return make_live(make_version(project, owner), owner)

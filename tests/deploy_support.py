@@ -13,7 +13,6 @@ import hashlib
 import json
 import uuid
 
-import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -27,26 +26,11 @@ from sklearn.preprocessing import OneHotEncoder
 from projects.ml.artifacts import dump_model
 from projects.ml.serving import ServingPipeline
 from projects.models import Dataset, Experiment, ModelVersion
+from tests.helpers import churn_frame
 
 NUMERIC = ["age", "income"]
 CATEGORICAL = ["city", "sex"]
 TARGET = "churn"
-
-
-def churn_frame(rows: int = 200, seed: int = 0) -> pd.DataFrame:
-    """The table tests.helpers.write_csv writes, as a frame."""
-    rng = np.random.default_rng(seed)
-    df = pd.DataFrame(
-        {
-            "age": rng.integers(18, 80, rows),
-            "income": rng.lognormal(10, 1, rows).round(2),
-            "city": rng.choice(["Paris", "Lyon", "Nice"], rows),
-            "sex": rng.choice(["female", "male"], rows),
-            "churn": rng.choice(["yes", "no"], rows, p=[0.3, 0.7]),
-        }
-    )
-    df.loc[df.sample(frac=0.1, random_state=seed).index, "income"] = np.nan
-    return df
 
 
 def fit_serving(frame: pd.DataFrame, *, C: float = 1.0) -> ServingPipeline:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 
-def write_csv(path: Path, rows: int = 200, seed: int = 0) -> Path:
+def churn_frame(rows: int = 200, seed: int = 0) -> pd.DataFrame:
     """A small mixed table: numeric, categorical, a target, some missing values."""
     rng = np.random.default_rng(seed)
     df = pd.DataFrame(
@@ -21,7 +21,12 @@ def write_csv(path: Path, rows: int = 200, seed: int = 0) -> Path:
         }
     )
     df.loc[df.sample(frac=0.1, random_state=seed).index, "income"] = np.nan
-    df.to_csv(path, index=False)
+    return df
+
+
+def write_csv(path: Path, rows: int = 200, seed: int = 0) -> Path:
+    """The churn table as a CSV file."""
+    churn_frame(rows, seed).to_csv(path, index=False)
     return path
 
 

@@ -137,7 +137,8 @@ def input_schema(
     list of dict
         ``{"name", "kind", "categories"? (categorical, boolean: the values seen,
         as text, sorted; left out above MAX_CATEGORIES), "min"?, "max"? (numeric:
-        numbers; datetime: ISO strings), "nullable"}`` per column. ``nullable`` is
+        numbers; datetime: ISO strings), "example"? (text: the most common value,
+        for documentation only), "nullable"}`` per column. ``nullable`` is
         True when a training row misses the value.
     """
     out = []
@@ -157,6 +158,11 @@ def input_schema(
             dates = _as_datetimes(values)
             column["min"] = _iso(dates.min()) if dates.notna().any() else None
             column["max"] = _iso(dates.max()) if dates.notna().any() else None
+        elif kind == "text":
+            # For a documentation example (the curl snippet), not a rule.
+            seen = values.dropna().astype(str)
+            if len(seen):
+                column["example"] = seen.value_counts().index[0][:100]
         column["nullable"] = bool(values.isna().any())
         out.append(column)
     return out

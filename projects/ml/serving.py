@@ -462,8 +462,10 @@ def example_row(schema: dict) -> dict:
     """A row the schema accepts, for documentation (a curl example).
 
     Numbers are the middle of the training range (whole when both ends are),
-    categories the first one seen, dates the earliest seen; a nullable column
-    without a range gets a plausible value all the same.
+    categories the first one seen without surrounding spaces, dates the earliest
+    seen, text the value the schema gives as an example (the most common one in
+    training); a nullable column without a range gets a plausible value all the
+    same.
     """
     row: dict[str, Any] = {}
     for column in schema.get("columns") or []:
@@ -481,8 +483,10 @@ def example_row(schema: dict) -> dict:
         elif kind == "datetime":
             value = column.get("min") or "2024-01-31T08:30:00"
         elif kind == "categorical" and column.get("categories"):
-            value = column["categories"][0]
+            # Not " Paris" when "Paris" was seen too: a clean-looking value.
+            categories = column["categories"]
+            value = next((c for c in categories if c == c.strip()), categories[0])
         else:
-            value = "text"
+            value = column.get("example") or "text"
         row[column["name"]] = value
     return row

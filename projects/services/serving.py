@@ -201,8 +201,9 @@ def _load(version: ModelVersion | int) -> Loaded:
     return loaded
 
 
-def live_deployment(endpoint: Endpoint) -> dict | None:
-    """What is live on the endpoint: one indexed query, a few small values."""
+def _live_values(endpoint: Endpoint) -> dict | None:
+    """What is live on the endpoint: one indexed query, a few small values (the
+    request path's cheap form of services.deployments.live_deployment)."""
     return (
         Deployment.objects.filter(
             endpoint_id=endpoint.pk, status=Deployment.Status.LIVE
@@ -256,7 +257,7 @@ def deployment_predict(*, endpoint: Endpoint, body, request_id: str) -> dict:
     limit = settings.PREDICT_MAX_ROWS
     if rows > limit:
         raise TooManyRows(rows, limit)
-    live = live_deployment(endpoint)
+    live = _live_values(endpoint)
     if live is None:
         raise NothingLive(f"Nothing is live on {endpoint.slug}.")
     loaded = _load_serving(endpoint, live)
@@ -302,7 +303,6 @@ __all__ = [
     "ServingUnavailable",
     "TooManyRows",
     "deployment_predict",
-    "live_deployment",
     "serving_cache_clear",
     "serving_load",
 ]

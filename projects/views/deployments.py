@@ -29,6 +29,7 @@ from projects.services.deployments import (
     pending_for,
 )
 from projects.services.members import member_add, member_remove, members_of
+from projects.services.registry import CARD_TEXT_FIELDS
 from projects.views.common import render_step
 
 AUDIT_PER_PAGE = 50
@@ -137,9 +138,11 @@ def _deployment_page(request, slug, deployment_id, *, status=200, **forms):
         "role": project.user_role,
         "deployment": deployment,
         "evidence": deployment.evidence,
+        # The card's text sections (its other keys are facts shown elsewhere).
         "card_items": [
-            (key.replace("_", " ").capitalize(), value)
-            for key, value in (deployment.evidence.get("card") or {}).items()
+            (label, card[key])
+            for key, label in CARD_TEXT_FIELDS.items()
+            if (card := deployment.evidence.get("card") or {}).get(key)
         ],
         "decision_block": _decision_block(request, deployment),
         "can_decide": deployment.status == Deployment.Status.PENDING

@@ -10,24 +10,11 @@ from django.test import Client
 from projects.models import DeploymentKey
 from projects.services.deployments import endpoint_for
 from projects.services.keys import deployment_key_create, deployment_key_revoke
-from projects.services.serving import serving_cache_clear
 from projects.services.tokens import token_create
 from tests.deploy_support import make_version, raw_rows
 from tests.serving_support import make_live
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    serving_cache_clear()
-    yield
-    serving_cache_clear()
-
-
-@pytest.fixture
-def live(project, owner):
-    return make_live(make_version(project, owner), owner)
 
 
 @pytest.fixture

@@ -7,7 +7,13 @@ import math
 import pandas as pd
 import pytest
 
-from projects.ml.serving import MAX_ERRORS, RowError, body_rows, check_rows
+from projects.ml.serving import (
+    MAX_ERRORS,
+    RowError,
+    body_rows,
+    check_rows,
+    example_row,
+)
 
 SCHEMA = {
     "columns": [
@@ -292,3 +298,23 @@ def test_predict_with_proba_equals_predict_and_predict_proba():
     predictions, proba = serving.predict_with_proba(checked)
     assert predictions.tolist() == serving.predict(frame.head(10)).tolist()
     np.testing.assert_allclose(proba, serving.predict_proba(frame.head(10)))
+
+
+def test_its_example_row_passes_the_check_and_looks_clean():
+    schema = {
+        "columns": [
+            {"name": "age", "kind": "numeric", "min": 18, "max": 79, "nullable": False},
+            {
+                "name": "city",
+                "kind": "categorical",
+                "categories": [" Paris", "Lyon", "Paris"],
+                "nullable": False,
+            },
+            {"name": "income", "kind": "text", "example": "$12,300", "nullable": True},
+            {"name": "note", "kind": "text", "nullable": True},
+        ]
+    }
+    row = example_row(schema)
+    assert row == {"age": 48, "city": "Lyon", "income": "$12,300", "note": "text"}
+    frame, warnings = check_rows({"records": [row]}, schema)
+    assert len(frame) == 1 and warnings == []

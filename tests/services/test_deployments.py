@@ -332,6 +332,36 @@ def test_it_blocks_production_when_fairness_is_beyond_the_bound(project, team):
     assert deployment.evidence["failing"] == ["Fairness on sex within 0.1"]
 
 
+def test_it_checks_a_fairness_bound_in_the_contract_once(project, team):
+    # Registration puts the bound in the contract (a part per attribute): the
+    # approver reads one failing check for it, not two.
+    version = make_version(project, team["scientist"])
+    version.contract = {
+        "passes": False,
+        "parts": [
+            *version.contract["parts"],
+            {
+                "name": "fairness:sex",
+                "label": "Largest difference between the groups of sex",
+                "value": 0.25,
+                "threshold": 0.1,
+                "passes": False,
+            },
+        ],
+    }
+    version.save()
+    version.experiment.evaluation = {
+        "analysis": {"fairness": {"sex": {"flagged": True, "reasons": ["0.25"]}}}
+    }
+    version.experiment.save()
+    deployment = deployment_request(
+        version=version, environment="staging", user=team["scientist"]
+    )
+    assert deployment.evidence["failing"] == [
+        "Largest difference between the groups of sex"
+    ]
+
+
 def test_it_lists_input_columns_added_removed_and_changed(project, team):
     deployment_approve(
         deployment=request(project, team), user=team["approver"], comment=""

@@ -24,13 +24,6 @@ from tests.serving_support import make_live
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    serving_cache_clear()
-    yield
-    serving_cache_clear()
-
-
 def predict(endpoint, rows, **kwargs):
     return deployment_predict(
         endpoint=endpoint, body={"records": rows}, request_id="r-1", **kwargs

@@ -11,23 +11,8 @@ import pytest
 from django.test import Client
 
 from projects.models import DeploymentKey
-from projects.services.serving import serving_cache_clear
-from tests.deploy_support import make_version
-from tests.serving_support import make_live
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    serving_cache_clear()
-    yield
-    serving_cache_clear()
-
-
-@pytest.fixture
-def live(project, owner):
-    return make_live(make_version(project, owner), owner)
 
 
 def keys_url(live) -> str:
