@@ -248,6 +248,9 @@ DEPLOYMENT_POLICY = {
 }
 # Rows one prediction request may hold (413 past it).
 PREDICT_MAX_ROWS = env_int("PREDICT_MAX_ROWS", 10_000)
+# A prediction request's body, in bytes (413 past it): PREDICT_MAX_ROWS rows of a
+# wide table fit comfortably.
+PREDICT_MAX_BYTES = env_int("PREDICT_MAX_BYTES", 32 * 1024 * 1024)
 # Step 9: approvers are e-mailed when a deployment is requested. Development
 # prints the mails to the console; set EMAIL_BACKEND (e.g.
 # django.core.mail.backends.smtp.EmailBackend) and EMAIL_HOST & co. to send them.

@@ -29,14 +29,11 @@ from projects.services.serving import (
 
 logger = logging.getLogger(__name__)
 
-# A request's body, in bytes (413 past it): PREDICT_MAX_ROWS rows of a wide table
-# fit comfortably.
-DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def max_body_bytes() -> int:
-    return int(getattr(settings, "PREDICT_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return settings.PREDICT_MAX_BYTES
 
 
 def _answer(
