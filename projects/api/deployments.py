@@ -110,10 +110,6 @@ class AuditFilters(Schema):
     per_page: int = Field(50, ge=1, le=MAX_PER_PAGE)
 
 
-def predict_path(deployment: Deployment) -> str:
-    return f"/deployments/{deployment.endpoint.slug}/predict"
-
-
 def deployment_out(request, deployment: Deployment) -> dict:
     version = deployment.model_version
     return {
@@ -122,7 +118,7 @@ def deployment_out(request, deployment: Deployment) -> dict:
         "status": deployment.status,
         "environment": deployment.endpoint.environment,
         "endpoint": deployment.endpoint.slug,
-        "predict_url": request.build_absolute_uri(predict_path(deployment)),
+        "predict_url": request.build_absolute_uri(deployment.endpoint.predict_path),
         "model_version": {
             "id": version.pk,
             "version": version.version,

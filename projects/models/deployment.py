@@ -87,6 +87,13 @@ class Endpoint(models.Model):
     def __str__(self) -> str:
         return self.slug
 
+    @property
+    def predict_path(self) -> str:
+        """Where the endpoint answers predictions (the same for every version)."""
+        from django.urls import reverse
+
+        return reverse("deployment_predict", args=[self.slug])
+
 
 class Deployment(models.Model):
     """One request to put a model version live on an endpoint, and its fate."""

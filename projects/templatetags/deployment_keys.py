@@ -6,11 +6,11 @@ import json
 import shlex
 
 from django import template
-from django.urls import reverse
 
 from projects.access import can
 from projects.ml.serving import example_row
 from projects.models import Deployment, Role
+from projects.services.deployments import live_deployment
 from projects.services.keys import deployment_keys_of
 
 register = template.Library()
@@ -33,14 +33,8 @@ def curl_example(url: str, schema: dict, secret: str | None = None) -> str:
 def deployment_keys_panel(context, deployment: Deployment, new_key=None, error=None):
     request = context["request"]
     endpoint = deployment.endpoint
-    url = request.build_absolute_uri(
-        reverse("deployment_predict", args=[endpoint.slug])
-    )
-    live = (
-        Deployment.objects.filter(endpoint=endpoint, status=Deployment.Status.LIVE)
-        .select_related("model_version")
-        .first()
-    )
+    url = request.build_absolute_uri(endpoint.predict_path)
+    live = live_deployment(endpoint)
     schema = (live or deployment).model_version.schema or {}
     new_key = new_key or context.get("new_key")
     return {
